@@ -1,0 +1,118 @@
+// libfsout's core: one HELLO-negotiated session over one stream, with any
+// number of requests in flight. Requests are sent from any thread; a reader
+// thread matches replies to requests by id and runs their callbacks, in
+// whatever order the host answers.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "common/result.h"
+#include "protocol/canonical.h"
+#include "protocol/codec.h"
+#include "transport/stream.h"
+
+namespace fsout::client {
+
+// A failure to set a session up; what() is one line for the user.
+struct ClientError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Options {
+  std::string guest_os = "linux";
+  std::string export_name;
+  uint32_t max_message = protocol::kDefaultMaxMessage;
+  uint64_t capabilities = protocol::kCapAllKnown;
+  // The protocol versions offered in HELLO (tests use other values).
+  uint32_t min_version = protocol::kProtocolVersion;
+  uint32_t max_version = protocol::kProtocolVersion;
+};
+
+class Connection {
+ public:
+  // Raw reply handler: status is a canonical errno (0 = success) and body
+  // the reply message after the status; body is valid only during the call.
+  using Handler = std::function<void(uint32_t status, std::span<const uint8_t> body)>;
+
+  // Connects to an address and says HELLO. Throws ClientError.
+  static std::unique_ptr<Connection> open(const std::string& address, const Options& options);
+  // Takes a connected fd (e.g. one end of a socketpair) and says HELLO.
+  // Replies to later requests are read once start() has run (a program that
+  // forks into the background starts it after the fork).
+  Connection(int fd, bool resync, const Options& options, const std::string& name);
+  void start();
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  const protocol::HelloReply& hello() const { return hello_; }
+  bool read_only() const { return hello_.flags & protocol::kHelloReadOnly; }
+  uint32_t max_io() const { return max_io_; }
+  bool connected() const { return !broken_; }
+  // Called once, from the reader thread, when the stream breaks.
+  void on_disconnect(std::function<void()> callback) { disconnect_callback_ = std::move(callback); }
+
+  // Sends one request; `handler` runs on the reader thread (or at once,
+  // with EIO-like status kNotConnected, when the stream is broken).
+  void send(protocol::Opcode opcode, std::span<const uint8_t> body, std::span<const uint8_t> tail,
+            Handler handler);
+
+  // Typed asynchronous call: `done(native_errno, reply)`; reply is only
+  // meaningful when native_errno is 0 and, for data, only during the call.
+  template <protocol::Opcode Op, class Done>
+  void call_async(const typename protocol::Operation<Op>::Request& request, Done done) {
+    using Reply = typename protocol::Operation<Op>::Reply;
+    std::vector<uint8_t> body;
+    auto tail = protocol::encode_message_deferring_tail(body, request);
+    if (!protocol::has_reply(Op)) {
+      send(Op, body, tail, nullptr);
+      return;
+    }
+    send(Op, body, tail, [done = std::move(done)](uint32_t status, std::span<const uint8_t> in) mutable {
+      Reply reply{};
+      if (status == 0 && !protocol::decode_message(in, reply)) status = uint32_t(canonical::Errno::kProto);
+      done(status == 0 ? 0 : canonical::errno_from_wire(status), reply);
+    });
+  }
+
+  // Typed synchronous call (not for Tail-carrying replies: use call_async).
+  template <protocol::Opcode Op>
+  Result<typename protocol::Operation<Op>::Reply> call(
+      const typename protocol::Operation<Op>::Request& request) {
+    using Reply = typename protocol::Operation<Op>::Reply;
+    std::promise<Result<Reply>> promise;
+    auto future = promise.get_future();
+    call_async<Op>(request, [&promise](int error, const Reply& reply) {
+      promise.set_value(error ? Result<Reply>(Errno{error}) : Result<Reply>(reply));
+    });
+    return future.get();
+  }
+
+  void close();
+
+ private:
+  void say_hello(const Options& options);
+  void reader_loop();
+  void fail_all();
+
+  std::unique_ptr<transport::FrameStream> stream_;
+  std::string name_;
+  protocol::HelloReply hello_;
+  uint32_t max_io_ = protocol::kMaxIoSize;
+  std::atomic<uint64_t> next_id_ = 1;
+  std::atomic<bool> broken_ = false;
+  std::mutex pending_mutex_;  // guards pending_; never held while a handler runs
+  std::unordered_map<uint64_t, Handler> pending_;
+  std::function<void()> disconnect_callback_;
+  std::thread reader_;
+};
+
+}  // namespace fsout::client

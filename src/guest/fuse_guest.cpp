@@ -1,0 +1,604 @@
+#include "guest/fuse_guest.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "protocol/canonical.h"
+
+namespace fsout::guest {
+namespace {
+
+using namespace protocol;
+using Op = Opcode;
+namespace canon = canonical;
+
+Guest& guest_of(fuse_req_t req) { return *static_cast<Guest*>(fuse_req_userdata(req)); }
+client::Connection& connection(fuse_req_t req) { return *guest_of(req).connection; }
+
+NodeId node_of(fuse_ino_t ino) { return NodeId{ino}; }
+HandleId handle_of(const fuse_file_info* fi) { return HandleId{fi ? fi->fh : 0}; }
+
+struct stat to_stat(const Attr& a) {
+  struct stat st{};
+  st.st_ino = a.inode;
+  st.st_mode = canon::mode_from_wire(a.mode);
+  st.st_nlink = a.nlink;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_rdev = canon::device_from_wire(canon::Device{a.rdev.major, a.rdev.minor});
+  st.st_size = off_t(a.size);
+  st.st_blocks = blkcnt_t(a.blocks);
+  st.st_blksize = blksize_t(a.block_size);
+  st.st_atim = {time_t(a.atime.seconds), long(a.atime.nanoseconds)};
+  st.st_mtim = {time_t(a.mtime.seconds), long(a.mtime.nanoseconds)};
+  st.st_ctim = {time_t(a.ctime.seconds), long(a.ctime.nanoseconds)};
+  return st;
+}
+
+fuse_entry_param to_entry(const Guest& guest, const EntryReply& e) {
+  fuse_entry_param param{};
+  param.ino = e.node.value;
+  param.generation = e.generation;
+  param.attr = to_stat(e.attr);
+  // The kernel keys its inodes by ino: show the node id, not the host's
+  // st_ino, so that two host file systems in one export cannot collide.
+  param.attr.st_ino = e.node.value;
+  param.attr_timeout = guest.attr_timeout;
+  param.entry_timeout = guest.entry_timeout;
+  return param;
+}
+
+Caller caller_of(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return Caller{ctx->uid, ctx->gid};
+}
+
+// Answers for each reply type.
+auto reply_entry(fuse_req_t req) {
+  return [req](int error, const EntryReply& e) {
+    if (error) {
+      fuse_reply_err(req, error);
+      return;
+    }
+    fuse_entry_param param = to_entry(guest_of(req), e);
+    if (fuse_reply_entry(req, &param) == -ENOENT) {
+      // The kernel gave up on the request (interrupted): undo the lookup.
+      connection(req).call_async<Op::kForget>(ForgetRequest{{ForgetItem{e.node, 1}}},
+                                              [](int, const Empty&) {});
+    }
+  };
+}
+auto reply_empty(fuse_req_t req) {
+  return [req](int error, const Empty&) { fuse_reply_err(req, error); };
+}
+auto reply_attr(fuse_req_t req, fuse_ino_t ino) {
+  return [req, ino](int error, const AttrReply& r) {
+    if (error) {
+      fuse_reply_err(req, error);
+      return;
+    }
+    struct stat st = to_stat(r.attr);
+    st.st_ino = ino;
+    fuse_reply_attr(req, &st, guest_of(req).attr_timeout);
+  };
+}
+
+// ---- nodes
+
+void op_init(void* userdata, fuse_conn_info* conn) {
+  auto& guest = *static_cast<Guest*>(userdata);
+  uint64_t caps = guest.connection->hello().capabilities;
+  conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_PARALLEL_DIROPS;
+  conn->want &= ~FUSE_CAP_SPLICE_READ & ~FUSE_CAP_SPLICE_WRITE & ~FUSE_CAP_SPLICE_MOVE;
+  if (caps & kCapReaddirplus) conn->want |= FUSE_CAP_READDIRPLUS;
+  if ((caps & kCapPosixLocks) && (conn->capable & FUSE_CAP_POSIX_LOCKS))
+    conn->want |= FUSE_CAP_POSIX_LOCKS;
+  if ((caps & kCapFlock) && (conn->capable & FUSE_CAP_FLOCK_LOCKS))
+    conn->want |= FUSE_CAP_FLOCK_LOCKS;
+  // 1 MiB requests: fewer round trips for bulk data (max_pages follows max_write).
+  conn->max_write = guest.connection->max_io();
+  conn->max_readahead = guest.connection->max_io();
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+  conn->time_gran = 1;  // the host keeps nanoseconds
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  connection(req).call_async<Op::kLookup>(LookupRequest{node_of(parent), Name{name}},
+                                          reply_entry(req));
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t count) {
+  connection(req).call_async<Op::kForget>(ForgetRequest{{ForgetItem{node_of(ino), count}}},
+                                          [](int, const Empty&) {});
+  fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  ForgetRequest request;
+  for (size_t i = 0; i < count; ++i) {
+    request.items.push_back({node_of(forgets[i].ino), forgets[i].nlookup});
+    if (request.items.size() == kMaxForgetBatch || i + 1 == count) {
+      connection(req).call_async<Op::kForget>(request, [](int, const Empty&) {});
+      request.items.clear();
+    }
+  }
+  fuse_reply_none(req);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  connection(req).call_async<Op::kGetattr>(GetattrRequest{node_of(ino), handle_of(fi)},
+                                           reply_attr(req, ino));
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fuse_file_info* fi) {
+  SetattrRequest r;
+  r.node = node_of(ino);
+  r.handle = handle_of(fi);
+  if (to_set & FUSE_SET_ATTR_MODE) r.valid |= kSetMode, r.mode = canon::mode_to_wire(st->st_mode);
+  if (to_set & FUSE_SET_ATTR_UID) r.valid |= kSetUid, r.uid = st->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) r.valid |= kSetGid, r.gid = st->st_gid;
+  if (to_set & FUSE_SET_ATTR_SIZE) r.valid |= kSetSize, r.size = uint64_t(st->st_size);
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+    r.valid |= kSetAtimeNow;
+  else if (to_set & FUSE_SET_ATTR_ATIME)
+    r.valid |= kSetAtime, r.atime = {st->st_atim.tv_sec, uint32_t(st->st_atim.tv_nsec)};
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+    r.valid |= kSetMtimeNow;
+  else if (to_set & FUSE_SET_ATTR_MTIME)
+    r.valid |= kSetMtime, r.mtime = {st->st_mtim.tv_sec, uint32_t(st->st_mtim.tv_nsec)};
+  connection(req).call_async<Op::kSetattr>(r, reply_attr(req, ino));
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  connection(req).call_async<Op::kReadlink>(NodeRequest{node_of(ino)},
+                                            [req](int error, const ReadlinkReply& r) {
+                                              if (error)
+                                                fuse_reply_err(req, error);
+                                              else
+                                                fuse_reply_readlink(req, r.target.value.c_str());
+                                            });
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  auto device = canon::device_to_wire(rdev);
+  connection(req).call_async<Op::kMknod>(
+      MknodRequest{node_of(parent), Name{name}, canon::mode_to_wire(mode),
+                   Device{device.major, device.minor}, caller_of(req)},
+      reply_entry(req));
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  connection(req).call_async<Op::kMkdir>(
+      MkdirRequest{node_of(parent), Name{name}, canon::mode_to_wire(mode | S_IFDIR), caller_of(req)},
+      reply_entry(req));
+}
+
+void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  connection(req).call_async<Op::kSymlink>(
+      SymlinkRequest{node_of(parent), Name{name}, PathText{target}, caller_of(req)},
+      reply_entry(req));
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  connection(req).call_async<Op::kUnlink>(RemoveRequest{node_of(parent), Name{name}},
+                                          reply_empty(req));
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  connection(req).call_async<Op::kRmdir>(RemoveRequest{node_of(parent), Name{name}},
+                                         reply_empty(req));
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+               const char* new_name, unsigned flags) {
+  int wire = canon::rename_flags_to_wire(int(flags));
+  if (wire < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  connection(req).call_async<Op::kRename>(
+      RenameRequest{node_of(parent), Name{name}, node_of(new_parent), Name{new_name},
+                    uint32_t(wire)},
+      reply_empty(req));
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
+  connection(req).call_async<Op::kLink>(
+      LinkRequest{node_of(ino), node_of(new_parent), Name{new_name}}, reply_entry(req));
+}
+
+// ---- files
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  fuse_file_info info = *fi;
+  connection(req).call_async<Op::kOpen>(
+      OpenRequest{node_of(ino), canon::open_flags_to_wire(fi->flags)},
+      [req, info](int error, const OpenReply& r) mutable {
+        if (error) {
+          fuse_reply_err(req, error);
+          return;
+        }
+        info.fh = r.handle.value;
+        info.keep_cache = guest_of(req).keep_cache;
+        if (fuse_reply_open(req, &info) == -ENOENT)  // interrupted: close it again
+          connection(req).call_async<Op::kRelease>(HandleRequest{r.handle},
+                                                   [](int, const Empty&) {});
+      });
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) {
+  fuse_file_info info = *fi;
+  connection(req).call_async<Op::kCreate>(
+      CreateRequest{node_of(parent), Name{name}, canon::open_flags_to_wire(fi->flags),
+                    canon::mode_to_wire(mode), caller_of(req)},
+      [req, info](int error, const CreateReply& r) mutable {
+        if (error) {
+          fuse_reply_err(req, error);
+          return;
+        }
+        info.fh = r.handle.value;
+        info.keep_cache = guest_of(req).keep_cache;
+        fuse_entry_param param = to_entry(guest_of(req), r.entry);
+        if (fuse_reply_create(req, &param, &info) == -ENOENT) {
+          connection(req).call_async<Op::kRelease>(HandleRequest{r.handle},
+                                                   [](int, const Empty&) {});
+          connection(req).call_async<Op::kForget>(ForgetRequest{{ForgetItem{r.entry.node, 1}}},
+                                                  [](int, const Empty&) {});
+        }
+      });
+}
+
+void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+  connection(req).call_async<Op::kRead>(
+      ReadRequest{handle_of(fi), uint64_t(offset), uint32_t(size)},
+      [req](int error, const DataReply& r) {
+        if (error)
+          fuse_reply_err(req, error);
+        else
+          fuse_reply_buf(req, reinterpret_cast<const char*>(r.data.data.data()),
+                         r.data.data.size());
+      });
+}
+
+void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t offset,
+              fuse_file_info* fi) {
+  // The data is written to the stream before call_async returns, so the
+  // kernel's buffer is not needed afterwards.
+  WriteRequest r{handle_of(fi), uint64_t(offset),
+                 Tail{std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), size)}};
+  connection(req).call_async<Op::kWrite>(r, [req](int error, const WriteReply& w) {
+    if (error)
+      fuse_reply_err(req, error);
+    else
+      fuse_reply_write(req, w.written);
+  });
+}
+
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  connection(req).call_async<Op::kFlush>(FlushRequest{handle_of(fi), fi->lock_owner},
+                                         reply_empty(req));
+}
+
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  connection(req).call_async<Op::kRelease>(HandleRequest{handle_of(fi)}, reply_empty(req));
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  connection(req).call_async<Op::kFsync>(FsyncRequest{handle_of(fi), uint32_t(datasync != 0)},
+                                         reply_empty(req));
+}
+
+// ---- directories
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  fuse_file_info info = *fi;
+  connection(req).call_async<Op::kOpendir>(OpenRequest{node_of(ino), 0},
+                                           [req, info](int error, const OpenReply& r) mutable {
+                                             if (error) {
+                                               fuse_reply_err(req, error);
+                                               return;
+                                             }
+                                             info.fh = r.handle.value;
+                                             info.cache_readdir = 0;
+                                             fuse_reply_open(req, &info);
+                                           });
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+  connection(req).call_async<Op::kReaddir>(
+      ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size)},
+      [req, size](int error, const ReaddirReply& r) {
+        if (error) {
+          fuse_reply_err(req, error);
+          return;
+        }
+        std::vector<char> buffer(size);
+        size_t used = 0;
+        for (const auto& d : r.entries) {
+          struct stat st{};
+          st.st_ino = d.inode;
+          st.st_mode = canon::dirent_type_from_wire(d.type) << 12;
+          size_t need = fuse_add_direntry(req, buffer.data() + used, size - used,
+                                          d.name.value.c_str(), &st, off_t(d.next_offset));
+          if (need > size - used) break;
+          used += need;
+        }
+        fuse_reply_buf(req, buffer.data(), used);
+      });
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+  connection(req).call_async<Op::kReaddirplus>(
+      ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size)},
+      [req, size](int error, const ReaddirplusReply& r) {
+        if (error) {
+          fuse_reply_err(req, error);
+          return;
+        }
+        Guest& guest = guest_of(req);
+        std::vector<char> buffer(size);
+        size_t used = 0;
+        ForgetRequest unused;  // entries the kernel will not see: their lookups are returned
+        for (const auto& item : r.entries) {
+          bool fits = unused.items.empty();
+          if (fits) {
+            fuse_entry_param param{};
+            if (item.entry.node.value) {
+              param = to_entry(guest, item.entry);
+            } else {  // "." and "..": no node, no lookup count
+              param.attr.st_ino = item.dirent.inode;
+              param.attr.st_mode = canon::dirent_type_from_wire(item.dirent.type) << 12;
+            }
+            size_t need = fuse_add_direntry_plus(req, buffer.data() + used, size - used,
+                                                 item.dirent.name.value.c_str(), &param,
+                                                 off_t(item.dirent.next_offset));
+            if (need <= size - used) {
+              used += need;
+              continue;
+            }
+          }
+          if (item.entry.node.value) unused.items.push_back({item.entry.node, 1});
+        }
+        fuse_reply_buf(req, buffer.data(), used);
+        if (!unused.items.empty())
+          guest.connection->call_async<Op::kForget>(unused, [](int, const Empty&) {});
+      });
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  connection(req).call_async<Op::kReleasedir>(HandleRequest{handle_of(fi)}, reply_empty(req));
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+// ---- file system
+
+void op_statfs(fuse_req_t req, fuse_ino_t ino) {
+  connection(req).call_async<Op::kStatfs>(NodeRequest{node_of(ino)},
+                                          [req](int error, const StatfsReply& r) {
+                                            if (error) {
+                                              fuse_reply_err(req, error);
+                                              return;
+                                            }
+                                            struct statvfs s{};
+                                            s.f_bsize = r.block_size;
+                                            s.f_frsize = r.fragment_size;
+                                            s.f_blocks = r.blocks;
+                                            s.f_bfree = r.blocks_free;
+                                            s.f_bavail = r.blocks_available;
+                                            s.f_files = r.files;
+                                            s.f_ffree = r.files_free;
+                                            s.f_favail = r.files_free;
+                                            s.f_namemax = r.name_max;
+                                            fuse_reply_statfs(req, &s);
+                                          });
+}
+
+void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  connection(req).call_async<Op::kAccess>(
+      AccessRequest{node_of(ino), uint32_t(canon::access_mask_to_wire(mask))}, reply_empty(req));
+}
+
+// ---- extended attributes
+
+auto reply_xattr(fuse_req_t req, size_t size) {
+  return [req, size](int error, const XattrReply& r) {
+    if (error)
+      fuse_reply_err(req, error);
+    else if (size == 0)
+      fuse_reply_xattr(req, r.size);
+    else
+      fuse_reply_buf(req, r.value.value.data(), r.value.value.size());
+  };
+}
+
+bool xattr_fits(fuse_req_t req, const char* name, size_t size) {
+  if (std::strlen(name) > kMaxXattrNameBytes) {
+    fuse_reply_err(req, ERANGE);
+    return false;
+  }
+  if (size > kMaxXattrValueBytes) {
+    fuse_reply_err(req, E2BIG);
+    return false;
+  }
+  return true;
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  if (!xattr_fits(req, name, 0)) return;
+  connection(req).call_async<Op::kGetxattr>(
+      GetxattrRequest{node_of(ino), XattrName{name},
+                      uint32_t(std::min<size_t>(size, kMaxXattrValueBytes))},
+      reply_xattr(req, size));
+}
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) {
+  if (!xattr_fits(req, name, size)) return;
+  int wire = canon::xattr_flags_to_wire(flags);
+  if (wire < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  connection(req).call_async<Op::kSetxattr>(
+      SetxattrRequest{node_of(ino), XattrName{name}, XattrValue{std::string(value, size)},
+                      uint32_t(wire)},
+      reply_empty(req));
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  connection(req).call_async<Op::kListxattr>(
+      ListxattrRequest{node_of(ino), uint32_t(std::min<size_t>(size, kMaxXattrValueBytes))},
+      reply_xattr(req, size));
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  if (!xattr_fits(req, name, 0)) return;
+  connection(req).call_async<Op::kRemovexattr>(RemovexattrRequest{node_of(ino), XattrName{name}},
+                                               reply_empty(req));
+}
+
+// ---- space, seeking, locks
+
+void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
+                  fuse_file_info* fi) {
+  int wire = canon::fallocate_mode_to_wire(mode);
+  if (wire < 0) {
+    fuse_reply_err(req, EOPNOTSUPP);
+    return;
+  }
+  connection(req).call_async<Op::kFallocate>(
+      FallocateRequest{handle_of(fi), uint32_t(wire), uint64_t(offset), uint64_t(length)},
+      reply_empty(req));
+}
+
+void op_lseek(fuse_req_t req, fuse_ino_t, off_t offset, int whence, fuse_file_info* fi) {
+  uint32_t wire = canon::whence_to_wire(whence);
+  if (wire != kWhenceData && wire != kWhenceHole) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  connection(req).call_async<Op::kLseek>(LseekRequest{handle_of(fi), uint64_t(offset), wire},
+                                         [req](int error, const LseekReply& r) {
+                                           if (error)
+                                             fuse_reply_err(req, error);
+                                           else
+                                             fuse_reply_lseek(req, off_t(r.offset));
+                                         });
+}
+
+Lock to_lock(const struct flock* fl) {
+  Lock lock;
+  lock.type = canon::lock_type_to_wire(fl->l_type);
+  lock.start = uint64_t(fl->l_start);
+  // The kernel hands FUSE absolute ranges with l_len as the length from
+  // l_start (0 = to the end).
+  lock.end = fl->l_len == 0 ? UINT64_MAX : uint64_t(fl->l_start + fl->l_len - 1);
+  lock.pid = uint32_t(fl->l_pid);
+  return lock;
+}
+
+void op_getlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* fl) {
+  connection(req).call_async<Op::kGetlk>(
+      GetlkRequest{handle_of(fi), fi->lock_owner, to_lock(fl)},
+      [req](int error, const LockReply& r) {
+        if (error) {
+          fuse_reply_err(req, error);
+          return;
+        }
+        struct flock out{};
+        out.l_type = short(canon::lock_type_from_wire(r.lock.type));
+        out.l_whence = SEEK_SET;
+        out.l_start = off_t(r.lock.start);
+        out.l_len = r.lock.end == UINT64_MAX ? 0 : off_t(r.lock.end - r.lock.start + 1);
+        out.l_pid = pid_t(r.lock.pid);
+        fuse_reply_lock(req, &out);
+      });
+}
+
+void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* fl, int sleep) {
+  connection(req).call_async<Op::kSetlk>(
+      SetlkRequest{handle_of(fi), fi->lock_owner, to_lock(fl), uint32_t(sleep != 0)},
+      reply_empty(req));
+}
+
+void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int operation) {
+  uint32_t wire = ((operation & LOCK_SH) ? kFlockShared : 0) |
+                  ((operation & LOCK_EX) ? kFlockExclusive : 0) |
+                  ((operation & LOCK_UN) ? kFlockUnlock : 0) |
+                  ((operation & LOCK_NB) ? kFlockNonblock : 0);
+  connection(req).call_async<Op::kFlock>(FlockRequest{handle_of(fi), wire}, reply_empty(req));
+}
+
+fuse_lowlevel_ops make_operations() {
+  fuse_lowlevel_ops ops{};
+  ops.init = op_init;
+  ops.lookup = op_lookup;
+  ops.forget = op_forget;
+  ops.forget_multi = op_forget_multi;
+  ops.getattr = op_getattr;
+  ops.setattr = op_setattr;
+  ops.readlink = op_readlink;
+  ops.mknod = op_mknod;
+  ops.mkdir = op_mkdir;
+  ops.symlink = op_symlink;
+  ops.unlink = op_unlink;
+  ops.rmdir = op_rmdir;
+  ops.rename = op_rename;
+  ops.link = op_link;
+  ops.open = op_open;
+  ops.create = op_create;
+  ops.read = op_read;
+  ops.write = op_write;
+  ops.flush = op_flush;
+  ops.release = op_release;
+  ops.fsync = op_fsync;
+  ops.opendir = op_opendir;
+  ops.readdir = op_readdir;
+  ops.readdirplus = op_readdirplus;
+  ops.releasedir = op_releasedir;
+  ops.fsyncdir = op_fsyncdir;
+  ops.statfs = op_statfs;
+  ops.access = op_access;
+  ops.getxattr = op_getxattr;
+  ops.setxattr = op_setxattr;
+  ops.listxattr = op_listxattr;
+  ops.removexattr = op_removexattr;
+  ops.fallocate = op_fallocate;
+  ops.lseek = op_lseek;
+  ops.getlk = op_getlk;
+  ops.setlk = op_setlk;
+  ops.flock = op_flock;
+  return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& fuse_operations() {
+  static const fuse_lowlevel_ops ops = make_operations();
+  return ops;
+}
+
+void configure_cache(Guest& guest) {
+  double timeout = 0;
+  switch (guest.options.cache) {
+    case CacheMode::kNone: timeout = 0; guest.keep_cache = false; break;
+    case CacheMode::kAuto: timeout = 1; guest.keep_cache = false; break;
+    case CacheMode::kAlways: timeout = 3600; guest.keep_cache = true; break;
+  }
+  guest.entry_timeout = guest.options.entry_timeout >= 0 ? guest.options.entry_timeout : timeout;
+  guest.attr_timeout = guest.options.attr_timeout >= 0 ? guest.options.attr_timeout : timeout;
+}
+
+}  // namespace fsout::guest

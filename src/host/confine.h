@@ -1,0 +1,35 @@
+// SECURITY: every path resolution the host performs goes through here.
+//
+// The guest names files only as (directory node, one component); components
+// were already checked by protocol::is_valid_name() while decoding. These
+// functions add the kernel's own guarantees on top, so that a symlink, a
+// rename race or a bind mount inside the export can never make the host touch
+// anything outside it:
+//   - openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS):
+//     resolution may not leave the directory fd and never follows a symlink;
+//   - O_NOFOLLOW on every open, so the final component is never followed;
+//   - a node is reopened for I/O only when it is a regular file or a
+//     directory: opening a device node or fifo placed in the export by someone
+//     on the host could reach host devices or block the daemon (the class of
+//     CVE-2020-35517 in virtiofsd).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace fsout::host::confine {
+
+// Opens `name` inside directory `dir_fd`. Returns an fd or -errno.
+int open_beneath(int dir_fd, std::string_view name, int flags, unsigned mode = 0);
+
+// Opens the node behind the O_PATH fd `node_fd` for I/O with `flags`
+// (O_CREAT, O_EXCL and O_NOCTTY are dropped). Returns an fd or -errno;
+// -EACCES when the node is neither a regular file nor a directory.
+int reopen_node(int node_fd, int flags);
+
+// "/proc/self/fd/N": for the few calls that take no fd (chmod, xattrs on
+// O_PATH fds). The path designates the very inode the fd holds, wherever
+// it has been moved since, so it cannot point outside the export.
+std::string fd_path(int fd);
+
+}  // namespace fsout::host::confine

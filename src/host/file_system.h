@@ -1,0 +1,41 @@
+// The back-end interface: one method per file operation of the protocol,
+// generated from the operation list. A session owns one FileSystem; its state
+// (nodes, handles, locks) lives and dies with that session.
+#pragma once
+
+#include <memory>
+
+#include "common/result.h"
+#include "protocol/messages.h"
+
+namespace fsout::host {
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+#define FSOUT_METHOD(number, name, request, reply) \
+  virtual Result<protocol::reply> name(const protocol::request& r) = 0;
+  FSOUT_FILE_OPERATIONS(FSOUT_METHOD)
+#undef FSOUT_METHOD
+  // Attributes of the export's root, for HELLO.
+  virtual Result<protocol::Attr> root_attr() = 0;
+  // Wakes every request blocked in the back end (lock waits) so that the
+  // session can end.
+  virtual void cancel_waits() {}
+};
+
+struct Limits {
+  size_t max_nodes = 1u << 20;    // node ids (each holds one O_PATH fd)
+  size_t max_handles = 4096;      // open files and directories
+  size_t max_lock_waiters = 64;   // blocked SETLKW/flock requests
+};
+
+// The real back end: performs every operation on the host directory `root_fd`
+// (an O_PATH directory fd; the FileSystem takes its own duplicate).
+std::unique_ptr<FileSystem> make_passthrough(int root_fd, Limits limits);
+
+// A read-only export: refuses every operation that would change the export
+// with EROFS, passes the rest to `inner`.
+std::unique_ptr<FileSystem> make_read_only(std::unique_ptr<FileSystem> inner);
+
+}  // namespace fsout::host

@@ -1,0 +1,784 @@
+// The passthrough back end: every operation is a syscall relative to a node's
+// O_PATH fd or an open handle's fd. Paths are never built from guest strings;
+// the only resolution of a guest name is confine::open_beneath().
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "host/confine.h"
+#include "host/file_system.h"
+#include "host/node_table.h"
+#include "protocol/canonical.h"
+
+namespace fsout::host {
+namespace {
+
+using namespace protocol;
+namespace canon = canonical;
+
+Errno last_error() { return Errno{errno}; }
+
+Time to_time(const timespec& ts) { return Time{ts.tv_sec, uint32_t(ts.tv_nsec)}; }
+
+Attr to_attr(const struct stat& st) {
+  Attr a;
+  a.inode = st.st_ino;
+  a.mode = canon::mode_to_wire(st.st_mode);
+  a.nlink = uint32_t(st.st_nlink);
+  a.uid = st.st_uid;
+  a.gid = st.st_gid;
+  auto dev = canon::device_to_wire(st.st_rdev);
+  a.rdev = Device{dev.major, dev.minor};
+  a.size = uint64_t(st.st_size);
+  a.blocks = uint64_t(st.st_blocks);
+  a.block_size = uint32_t(st.st_blksize);
+  a.atime = to_time(st.st_atim);
+  a.mtime = to_time(st.st_mtim);
+  a.ctime = to_time(st.st_ctim);
+  return a;
+}
+
+bool stat_node(int fd, struct stat& st) {
+  return fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+// An open file or directory of the guest.
+struct Handle {
+  ~Handle() {
+    if (dir)
+      closedir(dir);  // also closes fd
+    else if (fd >= 0)
+      close(fd);
+  }
+  int fd = -1;
+  NodeRef node;
+  int access = O_RDONLY;  // O_ACCMODE part of the open flags
+  // Directories: the stream and where it stands, guarded by dir_mutex.
+  std::mutex dir_mutex;
+  DIR* dir = nullptr;
+  uint64_t position = 0;
+};
+using HandleRef = std::shared_ptr<Handle>;
+
+// Reply sizes a FUSE guest needs for one entry (struct fuse_dirent /
+// fuse_direntplus plus the name rounded up to 8 bytes). The host fills a
+// READDIR reply up to the guest's byte budget by this measure; see PROTOCOL.md.
+size_t dirent_cost(size_t name_size) { return 24 + ((name_size + 7) & ~size_t(7)); }
+size_t direntplus_cost(size_t name_size) { return 152 + ((name_size + 7) & ~size_t(7)); }
+
+class Passthrough final : public FileSystem {
+ public:
+  Passthrough(int root_fd, const struct stat& root_stat, Limits limits)
+      : nodes_(root_fd, root_stat, limits.max_nodes), limits_(limits) {}
+
+  ~Passthrough() override {
+    cancel_waits();
+    for (auto& [key, fd] : lock_fds_) close(fd);
+  }
+
+  Result<Attr> root_attr() override {
+    struct stat st;
+    if (!stat_node(nodes_.get(kRootNode)->fd, st)) return last_error();
+    return to_attr(st);
+  }
+
+  // ---- nodes
+
+  Result<EntryReply> Lookup(const LookupRequest& r) override {
+    NodeRef parent = nodes_.get(r.parent);
+    if (!parent) return Errno{ESTALE};
+    return lookup_in(*parent, r.name.value);
+  }
+
+  Result<Empty> Forget(const ForgetRequest& r) override {
+    for (const auto& item : r.items) nodes_.forget(item.node, item.count);
+    return Empty{};
+  }
+
+  Result<AttrReply> Getattr(const GetattrRequest& r) override {
+    struct stat st;
+    if (HandleRef h = handle(r.handle); h && h->node->id == r.node) {
+      if (fstat(h->fd, &st) != 0) return last_error();
+      return AttrReply{to_attr(st)};
+    }
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    if (!stat_node(node->fd, st)) return last_error();
+    return AttrReply{to_attr(st)};
+  }
+
+  Result<AttrReply> Setattr(const SetattrRequest& r) override {
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    HandleRef h = handle(r.handle);
+    if (h && h->node != node) h = nullptr;
+    const bool is_link = S_ISLNK(node->type);
+    if (r.valid & kSetMode) {
+      mode_t mode = canon::mode_from_wire(r.mode) & 07777;
+      int rc = h ? fchmod(h->fd, mode)
+               : is_link ? (errno = EOPNOTSUPP, -1)
+                         : fchmodat(AT_FDCWD, confine::fd_path(node->fd).c_str(), mode, 0);
+      if (rc != 0) return last_error();
+    }
+    if (r.valid & (kSetUid | kSetGid)) {
+      uid_t uid = (r.valid & kSetUid) ? r.uid : uid_t(-1);
+      gid_t gid = (r.valid & kSetGid) ? r.gid : gid_t(-1);
+      if (fchownat(node->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+        return last_error();
+    }
+    if (r.valid & kSetSize) {
+      if (r.size > uint64_t(LLONG_MAX)) return Errno{EFBIG};
+      if (h && h->access != O_RDONLY) {
+        if (ftruncate(h->fd, off_t(r.size)) != 0) return last_error();
+      } else {
+        if (S_ISDIR(node->type)) return Errno{EISDIR};
+        int fd = confine::reopen_node(node->fd, O_WRONLY);
+        if (fd < 0) return Errno{-fd};
+        int rc = ftruncate(fd, off_t(r.size));
+        int error = errno;
+        close(fd);
+        if (rc != 0) return Errno{error};
+      }
+    }
+    if (r.valid & (kSetAtime | kSetAtimeNow | kSetMtime | kSetMtimeNow)) {
+      timespec times[2];
+      auto pick = [](uint32_t valid, uint32_t set, uint32_t now, const Time& t) {
+        if (valid & now) return timespec{0, UTIME_NOW};
+        if (valid & set) return timespec{time_t(t.seconds), long(t.nanoseconds)};
+        return timespec{0, UTIME_OMIT};
+      };
+      times[0] = pick(r.valid, kSetAtime, kSetAtimeNow, r.atime);
+      times[1] = pick(r.valid, kSetMtime, kSetMtimeNow, r.mtime);
+      int rc = h ? futimens(h->fd, times) : utimensat(node->fd, "", times, AT_EMPTY_PATH);
+      if (rc != 0) return last_error();
+    }
+    struct stat st;
+    if (!stat_node(node->fd, st)) return last_error();
+    return AttrReply{to_attr(st)};
+  }
+
+  Result<ReadlinkReply> Readlink(const NodeRequest& r) override {
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    char buffer[kMaxPathBytes + 1];
+    ssize_t n = readlinkat(node->fd, "", buffer, sizeof(buffer));
+    if (n < 0) return last_error();
+    if (size_t(n) > kMaxPathBytes) return Errno{ENAMETOOLONG};
+    return ReadlinkReply{PathText{std::string(buffer, size_t(n))}};
+  }
+
+  Result<EntryReply> Symlink(const SymlinkRequest& r) override {
+    NodeRef parent = nodes_.get(r.parent);
+    if (!parent) return Errno{ESTALE};
+    if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
+    if (symlinkat(r.target.value.c_str(), parent->fd, r.name.value.c_str()) != 0)
+      return last_error();
+    return created(*parent, r.name.value, r.caller);
+  }
+
+  Result<EntryReply> Mknod(const MknodRequest& r) override {
+    NodeRef parent = nodes_.get(r.parent);
+    if (!parent) return Errno{ESTALE};
+    if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
+    mode_t mode = canon::mode_from_wire(r.mode);
+    dev_t rdev = canon::device_from_wire(canon::Device{r.rdev.major, r.rdev.minor});
+    if (mknodat(parent->fd, r.name.value.c_str(), mode, rdev) != 0) return last_error();
+    return created(*parent, r.name.value, r.caller);
+  }
+
+  Result<EntryReply> Mkdir(const MkdirRequest& r) override {
+    NodeRef parent = nodes_.get(r.parent);
+    if (!parent) return Errno{ESTALE};
+    if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
+    if (mkdirat(parent->fd, r.name.value.c_str(), canon::mode_from_wire(r.mode) & 07777) != 0)
+      return last_error();
+    return created(*parent, r.name.value, r.caller);
+  }
+
+  Result<Empty> Unlink(const RemoveRequest& r) override { return remove(r, 0); }
+  Result<Empty> Rmdir(const RemoveRequest& r) override { return remove(r, AT_REMOVEDIR); }
+
+  Result<Empty> Rename(const RenameRequest& r) override {
+    NodeRef from = nodes_.get(r.parent), to = nodes_.get(r.new_parent);
+    if (!from || !to) return Errno{ESTALE};
+    if (r.name.value.size() > NAME_MAX || r.new_name.value.size() > NAME_MAX)
+      return Errno{ENAMETOOLONG};
+    int flags = canon::rename_flags_from_wire(r.flags);
+    if (flags < 0) return Errno{EINVAL};
+    if (syscall(SYS_renameat2, from->fd, r.name.value.c_str(), to->fd, r.new_name.value.c_str(),
+                flags) != 0)
+      return last_error();
+    return Empty{};
+  }
+
+  Result<EntryReply> Link(const LinkRequest& r) override {
+    NodeRef node = nodes_.get(r.node), parent = nodes_.get(r.new_parent);
+    if (!node || !parent) return Errno{ESTALE};
+    if (r.new_name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
+    if (S_ISDIR(node->type)) return Errno{EPERM};
+    if (linkat(node->fd, "", parent->fd, r.new_name.value.c_str(), AT_EMPTY_PATH) != 0)
+      return last_error();
+    return lookup_in(*parent, r.new_name.value);
+  }
+
+  // ---- files
+
+  Result<OpenReply> Open(const OpenRequest& r) override {
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    if (S_ISDIR(node->type)) return Errno{EISDIR};
+    int flags = canon::open_flags_from_wire(r.flags);
+    int fd = confine::reopen_node(node->fd, flags);
+    if (fd < 0) return Errno{-fd};
+    return add_handle(fd, node, flags & O_ACCMODE);
+  }
+
+  Result<CreateReply> Create(const CreateRequest& r) override {
+    NodeRef parent = nodes_.get(r.parent);
+    if (!parent) return Errno{ESTALE};
+    if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
+    int flags = (canon::open_flags_from_wire(r.flags) | O_CREAT) & ~O_NOCTTY;
+    mode_t mode = canon::mode_from_wire(r.mode) & 07777;
+    int fd = confine::open_beneath(parent->fd, r.name.value, flags, mode);
+    if (fd < 0) return Errno{-fd};
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      int error = S_ISREG(st.st_mode) ? errno : EISDIR;
+      close(fd);
+      return Errno{error};
+    }
+    give_to_caller(fd, r.caller, *parent, true);
+    // The node's O_PATH fd comes from the open file itself, not from the
+    // name, which another process may already have replaced.
+    int path_fd = open(confine::fd_path(fd).c_str(), O_PATH | O_CLOEXEC);
+    if (path_fd < 0 || fstat(fd, &st) != 0) {
+      int error = errno;
+      if (path_fd >= 0) close(path_fd);
+      close(fd);
+      return Errno{error};
+    }
+    NodeRef node = nodes_.add_lookup(path_fd, st);
+    if (!node) {
+      close(fd);
+      return Errno{ENFILE};
+    }
+    auto opened = add_handle(fd, node, flags & O_ACCMODE);
+    if (!opened.ok()) {
+      nodes_.forget(node->id, 1);
+      return Errno{opened.error()};
+    }
+    return CreateReply{EntryReply{node->id, 0, to_attr(st)}, opened.value().handle};
+  }
+
+  Result<DataReply> Read(const ReadRequest& r) override {
+    HandleRef h = handle(r.handle);
+    if (!h || h->dir) return Errno{EBADF};
+    if (r.size > kMaxIoSize) return Errno{EINVAL};
+    // One buffer per worker thread: the reply is sent before the thread
+    // takes its next request, so the data is never copied again.
+    thread_local std::vector<uint8_t> buffer;
+    if (buffer.size() < r.size) buffer.resize(r.size);
+    size_t done = 0;
+    while (done < r.size) {
+      ssize_t n = pread(h->fd, buffer.data() + done, r.size - done, off_t(r.offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (done == 0) return last_error();
+        break;
+      }
+      if (n == 0) break;
+      done += size_t(n);
+    }
+    return DataReply{Tail{std::span<const uint8_t>(buffer.data(), done)}};
+  }
+
+  Result<WriteReply> Write(const WriteRequest& r) override {
+    HandleRef h = handle(r.handle);
+    if (!h || h->dir) return Errno{EBADF};
+    size_t done = 0;
+    const auto& data = r.data.data;
+    while (done < data.size()) {
+      ssize_t n = pwrite(h->fd, data.data() + done, data.size() - done,
+                         off_t(r.offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (done == 0) return last_error();
+        break;
+      }
+      done += size_t(n);
+    }
+    return WriteReply{uint32_t(done)};
+  }
+
+  Result<Empty> Flush(const FlushRequest& r) override {
+    HandleRef h = handle(r.handle);
+    if (!h) return Errno{EBADF};
+    // POSIX: closing any descriptor of a file releases all of that owner's
+    // record locks on it. The guest flushes on every close.
+    std::lock_guard lock(locks_mutex_);
+    auto it = lock_fds_.find({h->node->id.value, r.lock_owner});
+    if (it != lock_fds_.end()) {
+      close(it->second);
+      lock_fds_.erase(it);
+    }
+    return Empty{};
+  }
+
+  Result<Empty> Release(const HandleRequest& r) override {
+    std::lock_guard lock(handles_mutex_);
+    if (handles_.erase(r.handle.value) == 0) return Errno{EBADF};
+    return Empty{};
+  }
+
+  Result<Empty> Fsync(const FsyncRequest& r) override {
+    HandleRef h = handle(r.handle);
+    if (!h) return Errno{EBADF};
+    if ((r.datasync ? fdatasync(h->fd) : fsync(h->fd)) != 0) return last_error();
+    return Empty{};
+  }
+
+  // ---- directories
+
+  Result<OpenReply> Opendir(const OpenRequest& r) override {
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    if (!S_ISDIR(node->type)) return Errno{ENOTDIR};
+    int fd = confine::reopen_node(node->fd, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return Errno{-fd};
+    DIR* dir = fdopendir(fd);
+    if (!dir) {
+      int error = errno;
+      close(fd);
+      return Errno{error};
+    }
+    auto result = add_handle(fd, node, O_RDONLY);
+    if (!result.ok()) {
+      closedir(dir);
+      return result;
+    }
+    handle(result.value().handle)->dir = dir;
+    return result;
+  }
+
+  Result<ReaddirReply> Readdir(const ReaddirRequest& r) override {
+    ReaddirReply reply;
+    auto status = read_directory(r, dirent_cost, [&](dirent* d, uint64_t next) {
+      reply.entries.push_back(
+          DirEntry{d->d_ino, next, canon::dirent_type_to_wire(d->d_type), EntryName{d->d_name}});
+      return true;
+    });
+    if (status != 0) return Errno{status};
+    return reply;
+  }
+
+  Result<ReaddirplusReply> Readdirplus(const ReaddirRequest& r) override {
+    ReaddirplusReply reply;
+    HandleRef h = handle(r.handle);
+    if (!h || !h->dir) return Errno{EBADF};
+    auto status = read_directory(r, direntplus_cost, [&](dirent* d, uint64_t next) {
+      DirEntryPlus item;
+      item.dirent =
+          DirEntry{d->d_ino, next, canon::dirent_type_to_wire(d->d_type), EntryName{d->d_name}};
+      std::string_view name = d->d_name;
+      if (name == "." || name == "..") {
+        item.entry.attr.inode = d->d_ino;  // node 0: no lookup is counted
+        item.entry.attr.mode = canon::mode_to_wire(mode_t(DTTOIF(d->d_type)));
+      } else {
+        auto found = lookup_in(*h->node, std::string(name));
+        if (!found.ok()) return found.error() != ENOENT;  // vanished meanwhile: skip it
+        item.entry = found.value();
+      }
+      reply.entries.push_back(std::move(item));
+      return true;
+    });
+    if (status != 0) {
+      // Entries already looked up are handed back: the guest never sees them.
+      for (auto& item : reply.entries)
+        if (item.entry.node.value) nodes_.forget(item.entry.node, 1);
+      return Errno{status};
+    }
+    return reply;
+  }
+
+  Result<Empty> Releasedir(const HandleRequest& r) override { return Release(r); }
+
+  // ---- file system
+
+  Result<StatfsReply> Statfs(const NodeRequest& r) override {
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    struct statvfs s;
+    if (fstatvfs(node->fd, &s) != 0) return last_error();
+    return StatfsReply{s.f_blocks, s.f_bfree,  s.f_bavail,         s.f_files,
+                       s.f_ffree,  uint32_t(s.f_bsize), uint32_t(s.f_frsize), uint32_t(s.f_namemax)};
+  }
+
+  Result<Empty> Access(const AccessRequest& r) override {
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    int mask = canon::access_mask_from_wire(r.mask);
+    if (mask < 0) return Errno{EINVAL};
+    if (syscall(SYS_faccessat2, node->fd, "", mask, AT_EMPTY_PATH) != 0) return last_error();
+    return Empty{};
+  }
+
+  // ---- extended attributes (regular files and directories only: the
+  // /proc/self/fd path of an O_PATH fd of anything else is not usable)
+
+  Result<XattrReply> Getxattr(const GetxattrRequest& r) override {
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    if (!xattr_capable(*node)) return Errno{ENODATA};
+    std::string path = confine::fd_path(node->fd);
+    if (r.size == 0) {
+      ssize_t n = getxattr(path.c_str(), r.name.value.c_str(), nullptr, 0);
+      if (n < 0) return last_error();
+      return XattrReply{uint32_t(n), {}};
+    }
+    std::string value(std::min<size_t>(r.size, kMaxXattrValueBytes), '\0');
+    ssize_t n = getxattr(path.c_str(), r.name.value.c_str(), value.data(), value.size());
+    if (n < 0) return last_error();
+    value.resize(size_t(n));
+    return XattrReply{uint32_t(n), XattrValue{std::move(value)}};
+  }
+
+  Result<Empty> Setxattr(const SetxattrRequest& r) override {
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    if (!xattr_capable(*node)) return Errno{EPERM};
+    int flags = canon::xattr_flags_from_wire(r.flags);
+    if (flags < 0) return Errno{EINVAL};
+    if (setxattr(confine::fd_path(node->fd).c_str(), r.name.value.c_str(), r.value.value.data(),
+                 r.value.value.size(), flags) != 0)
+      return last_error();
+    return Empty{};
+  }
+
+  Result<XattrReply> Listxattr(const ListxattrRequest& r) override {
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    if (!xattr_capable(*node)) return XattrReply{};
+    std::string path = confine::fd_path(node->fd);
+    if (r.size == 0) {
+      ssize_t n = listxattr(path.c_str(), nullptr, 0);
+      if (n < 0) return last_error();
+      return XattrReply{uint32_t(n), {}};
+    }
+    std::string names(std::min<size_t>(r.size, kMaxXattrValueBytes), '\0');
+    ssize_t n = listxattr(path.c_str(), names.data(), names.size());
+    if (n < 0) return last_error();
+    names.resize(size_t(n));
+    return XattrReply{uint32_t(n), XattrValue{std::move(names)}};
+  }
+
+  Result<Empty> Removexattr(const RemovexattrRequest& r) override {
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return Errno{ESTALE};
+    if (!xattr_capable(*node)) return Errno{ENODATA};
+    if (removexattr(confine::fd_path(node->fd).c_str(), r.name.value.c_str()) != 0)
+      return last_error();
+    return Empty{};
+  }
+
+  // ---- space and seeking
+
+  Result<Empty> Fallocate(const FallocateRequest& r) override {
+    HandleRef h = handle(r.handle);
+    if (!h || h->dir) return Errno{EBADF};
+    int mode = canon::fallocate_mode_from_wire(r.mode);
+    if (mode < 0) return Errno{EOPNOTSUPP};
+    if (fallocate(h->fd, mode, off_t(r.offset), off_t(r.length)) != 0) return last_error();
+    return Empty{};
+  }
+
+  Result<LseekReply> Lseek(const LseekRequest& r) override {
+    HandleRef h = handle(r.handle);
+    if (!h || h->dir) return Errno{EBADF};
+    // SET/CUR/END are answered by the guest; only DATA and HOLE need the host.
+    if (r.whence != kWhenceData && r.whence != kWhenceHole) return Errno{EINVAL};
+    int whence = canon::whence_from_wire(r.whence);
+    off_t at = lseek(h->fd, off_t(r.offset), whence);
+    if (at < 0) return last_error();
+    return LseekReply{uint64_t(at)};
+  }
+
+  // ---- locks. POSIX record locks belong to a (guest) lock owner; the host
+  // holds them as open-file-description locks on one fd per (node, owner), so
+  // owners conflict with each other but never with themselves, and FLUSH by
+  // the owner drops them all, as close() does.
+
+  Result<LockReply> Getlk(const GetlkRequest& r) override {
+    HandleRef h = handle(r.handle);
+    if (!h || h->dir) return Errno{EBADF};
+    struct flock fl = to_flock(r.lock);
+    if (fl.l_type < 0) return Errno{EINVAL};
+    int fd = lock_fd(*h, r.owner);
+    if (fd < 0) return Errno{-fd};
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return last_error();
+    Lock lock;
+    lock.type = canon::lock_type_to_wire(fl.l_type);
+    if (fl.l_type != F_UNLCK) {
+      lock.start = uint64_t(fl.l_start);
+      lock.end = fl.l_len == 0 ? UINT64_MAX : uint64_t(fl.l_start + fl.l_len - 1);
+      lock.pid = owner_pid(h->node->id, fl);
+    }
+    return LockReply{lock};
+  }
+
+  Result<Empty> Setlk(const SetlkRequest& r) override {
+    HandleRef h = handle(r.handle);
+    if (!h || h->dir) return Errno{EBADF};
+    struct flock fl = to_flock(r.lock);
+    if (fl.l_type < 0) return Errno{EINVAL};
+    int fd = lock_fd(*h, r.owner);
+    if (fd < 0) return Errno{-fd};
+    if (fl.l_type != F_UNLCK) remember_owner(h->node->id, r.owner, r.lock);
+    if (!r.wait) {
+      if (fcntl(fd, F_OFD_SETLK, &fl) != 0) return last_error();
+      return Empty{};
+    }
+    return wait_for([&] { return fcntl(fd, F_OFD_SETLKW, &fl); });
+  }
+
+  Result<Empty> Flock(const FlockRequest& r) override {
+    HandleRef h = handle(r.handle);
+    if (!h) return Errno{EBADF};
+    int operation = (r.operation & kFlockShared)      ? LOCK_SH
+                    : (r.operation & kFlockExclusive) ? LOCK_EX
+                    : (r.operation & kFlockUnlock)    ? LOCK_UN
+                                                      : -1;
+    if (operation < 0) return Errno{EINVAL};
+    if ((r.operation & kFlockNonblock) || operation == LOCK_UN) {
+      if (flock(h->fd, operation | ((r.operation & kFlockNonblock) ? LOCK_NB : 0)) != 0)
+        return last_error();
+      return Empty{};
+    }
+    return wait_for([&] { return flock(h->fd, operation); });
+  }
+
+  void cancel_waits() override {
+    std::lock_guard lock(waiters_mutex_);
+    cancelled_ = true;
+    for (pthread_t thread : waiters_) pthread_kill(thread, SIGURG);
+  }
+
+ private:
+  HandleRef handle(HandleId id) {
+    if (id.value == 0) return nullptr;
+    std::lock_guard lock(handles_mutex_);
+    auto it = handles_.find(id.value);
+    return it == handles_.end() ? nullptr : it->second;
+  }
+
+  Result<OpenReply> add_handle(int fd, NodeRef node, int access) {
+    auto h = std::make_shared<Handle>();
+    h->fd = fd;
+    h->node = std::move(node);
+    h->access = access;
+    std::lock_guard lock(handles_mutex_);
+    if (handles_.size() >= limits_.max_handles) {
+      h->fd = -1;
+      close(fd);
+      return Errno{EMFILE};
+    }
+    uint64_t id = next_handle_++;
+    handles_[id] = std::move(h);
+    return OpenReply{HandleId{id}};
+  }
+
+  Result<EntryReply> lookup_in(Node& parent, const std::string& name) {
+    if (name.size() > NAME_MAX) return Errno{ENAMETOOLONG};
+    if (!S_ISDIR(parent.type)) return Errno{ENOTDIR};
+    int fd = confine::open_beneath(parent.fd, name, O_PATH);
+    if (fd < 0) return Errno{-fd};
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      int error = errno;
+      close(fd);
+      return Errno{error};
+    }
+    NodeRef node = nodes_.add_lookup(fd, st);
+    if (!node) return Errno{ENFILE};
+    return EntryReply{node->id, 0, to_attr(st)};
+  }
+
+  // After a creating call: look the new name up and give it to the caller.
+  Result<EntryReply> created(Node& parent, const std::string& name, const Caller& caller) {
+    int fd = confine::open_beneath(parent.fd, name, O_PATH);
+    if (fd < 0) return Errno{-fd};
+    give_to_caller(fd, caller, parent, false);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      int error = errno;
+      close(fd);
+      return Errno{error};
+    }
+    NodeRef node = nodes_.add_lookup(fd, st);
+    if (!node) return Errno{ENFILE};
+    return EntryReply{node->id, 0, to_attr(st)};
+  }
+
+  // New objects belong to the guest's caller, not to the daemon. In a setgid
+  // directory the group stays the directory's, as the kernel set it.
+  void give_to_caller(int fd, const Caller& caller, Node& parent, bool open_file) {
+    if (geteuid() != 0) return;  // an unprivileged daemon creates as itself
+    struct stat parent_st;
+    bool inherit_group = stat_node(parent.fd, parent_st) && (parent_st.st_mode & S_ISGID);
+    gid_t gid = inherit_group ? gid_t(-1) : caller.gid;
+    if (caller.uid == 0 && (inherit_group || caller.gid == 0)) return;
+    int rc = open_file ? fchown(fd, caller.uid, gid)
+                       : fchownat(fd, "", caller.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+    (void)rc;  // best effort: the object exists either way
+  }
+
+  Result<Empty> remove(const RemoveRequest& r, int flags) {
+    NodeRef parent = nodes_.get(r.parent);
+    if (!parent) return Errno{ESTALE};
+    if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
+    if (unlinkat(parent->fd, r.name.value.c_str(), flags) != 0) return last_error();
+    return Empty{};
+  }
+
+  static bool xattr_capable(const Node& node) {
+    return S_ISREG(node.type) || S_ISDIR(node.type);
+  }
+
+  // Walks the directory from r.offset, handing entries to `emit` while their
+  // cost fits the budget. `emit` returns false to skip an entry.
+  template <class Cost, class Emit>
+  int read_directory(const ReaddirRequest& r, Cost cost, Emit emit) {
+    HandleRef h = handle(r.handle);
+    if (!h || !h->dir) return EBADF;
+    std::lock_guard lock(h->dir_mutex);
+    if (r.offset != h->position) {
+      if (r.offset == 0)
+        rewinddir(h->dir);
+      else
+        seekdir(h->dir, long(r.offset));
+      h->position = r.offset;
+    }
+    size_t used = 0;
+    for (;;) {
+      errno = 0;
+      dirent* d = readdir(h->dir);
+      if (!d) return errno == 0 ? 0 : errno;
+      size_t need = cost(strlen(d->d_name));
+      if (used + need > r.size) {
+        // Does not fit: step back so the next call starts with this entry.
+        seekdir(h->dir, long(h->position));
+        return 0;
+      }
+      if (emit(d, uint64_t(d->d_off))) used += need;
+      h->position = uint64_t(d->d_off);
+    }
+  }
+
+  static struct flock to_flock(const Lock& lock) {
+    struct flock fl{};
+    fl.l_type = short(canon::lock_type_from_wire(lock.type));
+    fl.l_whence = SEEK_SET;
+    fl.l_start = off_t(std::min<uint64_t>(lock.start, uint64_t(LLONG_MAX)));
+    fl.l_len = (lock.end == UINT64_MAX || lock.end >= uint64_t(LLONG_MAX))
+                   ? 0
+                   : off_t(lock.end - lock.start + 1);
+    return fl;
+  }
+
+  int lock_fd(Handle& h, uint64_t owner) {
+    std::lock_guard lock(locks_mutex_);
+    auto key = std::make_pair(h.node->id.value, owner);
+    if (auto it = lock_fds_.find(key); it != lock_fds_.end()) return it->second;
+    int fd = confine::reopen_node(h.node->fd, O_RDWR);
+    if (fd < 0) fd = confine::reopen_node(h.node->fd, h.access);
+    if (fd < 0) return fd;
+    lock_fds_[key] = fd;
+    return fd;
+  }
+
+  // The guest pid to report for a conflicting lock: the owner, other than
+  // the asker, whose last lock request covers the conflicting range.
+  void remember_owner(NodeId node, uint64_t owner, const Lock& lock) {
+    std::lock_guard guard(locks_mutex_);
+    owner_pids_[{node.value, owner}] = lock.pid;
+  }
+  uint32_t owner_pid(NodeId node, const struct flock&) {
+    std::lock_guard guard(locks_mutex_);
+    uint32_t pid = 0;
+    for (auto& [key, fd] : lock_fds_) {
+      if (key.first != node.value) continue;
+      struct flock probe{};
+      probe.l_type = F_WRLCK;
+      probe.l_whence = SEEK_SET;
+      // An owner that holds any lock shows it to a probe from another fd;
+      // the first fd whose own locks are not seen by itself is the holder.
+      if (fcntl(fd, F_OFD_GETLK, &probe) == 0 && probe.l_type == F_UNLCK) {
+        auto it = owner_pids_.find(key);
+        if (it != owner_pids_.end()) pid = it->second;
+      }
+    }
+    return pid;
+  }
+
+  // Runs a blocking lock call on this thread, registered so that the session
+  // can interrupt it (SIGURG, installed without SA_RESTART) when it ends.
+  template <class Call>
+  Result<Empty> wait_for(Call call) {
+    {
+      std::lock_guard lock(waiters_mutex_);
+      if (cancelled_) return Errno{EINTR};
+      if (waiters_.size() >= limits_.max_lock_waiters) return Errno{ENOLCK};
+      waiters_.insert(pthread_self());
+    }
+    int rc;
+    do {
+      rc = call();
+    } while (rc != 0 && errno == EINTR && !cancelled_.load());
+    int error = errno;
+    {
+      std::lock_guard lock(waiters_mutex_);
+      waiters_.erase(pthread_self());
+    }
+    if (rc != 0) return Errno{error};
+    return Empty{};
+  }
+
+  NodeTable nodes_;
+  Limits limits_;
+  std::mutex handles_mutex_;  // leaf lock
+  std::unordered_map<uint64_t, HandleRef> handles_;
+  uint64_t next_handle_ = 1;
+  std::mutex locks_mutex_;  // leaf lock
+  std::map<std::pair<uint64_t, uint64_t>, int> lock_fds_;
+  std::map<std::pair<uint64_t, uint64_t>, uint32_t> owner_pids_;
+  std::mutex waiters_mutex_;
+  std::set<pthread_t> waiters_;
+  std::atomic<bool> cancelled_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<FileSystem> make_passthrough(int root_fd, Limits limits) {
+  int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) return nullptr;
+  return std::make_unique<Passthrough>(fd, st, limits);
+}
+
+}  // namespace fsout::host

@@ -1,0 +1,60 @@
+// The daemon's top level: listeners, and one Session per accepted stream.
+#pragma once
+
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/session.h"
+#include "transport/address.h"
+
+namespace fsout::host {
+
+struct ServerConfig {
+  std::string root_path;
+  SessionConfig session;  // root_fd is filled in by the Server
+  bool verbose = false;
+};
+
+class Server {
+ public:
+  // Opens the export; throws std::runtime_error with a one-line message when
+  // it is missing or not a directory.
+  explicit Server(ServerConfig config);
+  ~Server();
+
+  // Binds an address (serial devices are opened when start() runs). Throws
+  // transport::TransportError.
+  void listen(const transport::Address& address);
+  void start();
+  // Runs a session on an already connected fd (tests, socketpairs).
+  void serve_fd(int fd, bool resync, std::string peer);
+  // Ends every listener and session, and waits for their threads.
+  void stop();
+  size_t session_count();
+
+ private:
+  struct Running {
+    std::unique_ptr<Session> session;
+    std::thread thread;
+    bool done = false;
+  };
+  void accept_loop(int listen_fd, std::string name);
+  void serial_loop(std::string path);
+  void launch(std::unique_ptr<transport::FrameStream> stream, std::string peer);
+  void reap();
+
+  ServerConfig config_;
+  int root_fd_ = -1;
+  int wake_fd_ = -1;
+  std::vector<std::pair<int, transport::Address>> listeners_;
+  std::vector<std::thread> listener_threads_;
+  std::mutex mutex_;
+  std::list<std::shared_ptr<Running>> sessions_;
+  bool stopped_ = false;
+};
+
+}  // namespace fsout::host

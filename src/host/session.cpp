@@ -1,0 +1,224 @@
+#include "host/session.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include "protocol/canonical.h"
+#include "protocol/codec.h"
+
+namespace fsout::host {
+
+using namespace protocol;
+
+void install_session_signals() {
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction action{};
+  action.sa_handler = [](int) {};
+  action.sa_flags = 0;  // no SA_RESTART: a blocked fcntl(F_OFD_SETLKW) returns EINTR
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGURG, &action, nullptr);
+}
+
+Session::Session(std::unique_ptr<transport::FrameStream> stream, SessionConfig config,
+                 std::string peer)
+    : stream_(std::move(stream)), config_(std::move(config)), peer_(std::move(peer)) {
+  for (unsigned i = 0; i < std::max(1u, config_.workers); ++i)
+    workers_.emplace_back([this] { worker_loop(); });
+}
+
+Session::~Session() {
+  stop();
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+  }
+  changed_.notify_all();
+  if (fs_) fs_->cancel_waits();
+  for (auto& worker : workers_) worker.join();
+  fs_.reset();
+}
+
+void Session::stop() {
+  stopping_ = true;
+  stream_->shutdown();
+}
+
+void Session::log(const std::string& message) {
+  std::fprintf(stderr, "fsoutd: %s: %s\n", peer_.c_str(), message.c_str());
+}
+
+void Session::fault(const std::string& why) {
+  if (faulted_.exchange(true)) return;
+  if (stream_->resyncs()) {
+    log("protocol fault: " + why + "; dropping the session, waiting for a new HELLO");
+  } else {
+    log("protocol fault: " + why + "; closing the session");
+    stream_->shutdown();
+  }
+}
+
+void Session::run() {
+  log("connected");
+  for (;;) {
+    Job job;
+    auto status = stream_->read_frame(job.header, job.payload);
+    if (status == transport::FrameStream::ReadStatus::kFault) {
+      fault(stream_->fault());
+      break;
+    }
+    if (status == transport::FrameStream::ReadStatus::kClosed) break;
+    if (faulted_) {
+      if (!stream_->resyncs()) break;
+      reset_state();  // forget the misbehaving session; only a HELLO revives it
+      faulted_ = false;
+    }
+    if (job.header.kind != FrameKind::kRequest) {
+      fault("unexpected frame kind from the guest");
+      continue;
+    }
+    if (job.header.opcode == uint16_t(Opcode::kHello)) {
+      // A new HELLO starts the session again (a restarted guest module on a
+      // stream that stayed open): finish what is running, drop all state.
+      reset_state();
+      hello(job);
+      continue;
+    }
+    if (!fs_) {
+      if (!stream_->resyncs()) fault("request before HELLO");
+      continue;  // a resyncing stream waits for HELLO and ignores the rest
+    }
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return in_flight_ < config_.max_in_flight || closing_; });
+    if (closing_) break;
+    ++in_flight_;
+    queue_.push_back(std::move(job));
+    lock.unlock();
+    changed_.notify_all();
+  }
+  log(faulted_ ? "closed after a protocol fault" : "disconnected");
+}
+
+void Session::reset_state() {
+  std::unique_lock lock(mutex_);
+  if (fs_) fs_->cancel_waits();
+  changed_.wait(lock, [&] { return in_flight_ == 0 || closing_; });
+  fs_.reset();
+}
+
+void Session::worker_loop() {
+  for (;;) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return !queue_.empty() || closing_; });
+    if (closing_) return;
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    dispatch(job);
+    lock.lock();
+    --in_flight_;
+    lock.unlock();
+    changed_.notify_all();
+  }
+}
+
+void Session::send_error(const FrameHeader& request, int native_errno) {
+  std::vector<uint8_t> body;
+  encode_error_reply(body, canonical::errno_to_wire(native_errno));
+  stream_->write_frame({FrameKind::kReply, request.opcode, request.request_id, 0}, body);
+}
+
+// Decode, perform, reply: the one place where a back end's Result becomes a
+// reply (or a failed decode becomes a protocol fault).
+template <class Request, class Reply, class Call>
+void Session::serve(const Job& job, Call call) {
+  Request request;
+  if (!decode_message(job.payload, request)) {
+    fault(std::string("malformed ") + opcode_name(job.header.opcode) + " request");
+    return;
+  }
+  Result<Reply> result = call(request);
+  if (!has_reply(Opcode(job.header.opcode))) return;
+  if (!result.ok()) {
+    send_error(job.header, result.error());
+    return;
+  }
+  std::vector<uint8_t> body;
+  body.reserve(128);
+  auto tail = encode_reply_deferring_tail(body, result.value());
+  stream_->write_frame({FrameKind::kReply, job.header.opcode, job.header.request_id, 0}, body,
+                       tail);
+}
+
+void Session::dispatch(const Job& job) {
+  if (faulted_) return;
+  FileSystem& fs = *fs_;
+  switch (job.header.opcode) {
+#define FSOUT_CASE(number, name, request, reply)                                    \
+  case number:                                                                      \
+    serve<request, reply>(job, [&](const request& r) { return fs.name(r); }); \
+    return;
+    FSOUT_FILE_OPERATIONS(FSOUT_CASE)
+#undef FSOUT_CASE
+    default:
+      // An operation from a newer protocol: refuse it, keep the session.
+      send_error(job.header, ENOSYS);
+  }
+}
+
+void Session::hello(const Job& job) {
+  HelloRequest request;
+  if (!decode_message(job.payload, request)) {
+    fault("malformed HELLO");
+    return;
+  }
+  HelloReply reply;
+  reply.min_version = kProtocolVersion;
+  reply.max_version = kProtocolVersion;
+  bool compatible =
+      request.min_version <= kProtocolVersion && kProtocolVersion <= request.max_version;
+  if (!compatible) {
+    // version 0 says "no common version"; the guest reports our range.
+    reply.version = 0;
+    std::vector<uint8_t> body;
+    encode_reply(body, reply);
+    stream_->write_frame({FrameKind::kReply, job.header.opcode, job.header.request_id, 0}, body);
+    fault("guest speaks protocol versions " + std::to_string(request.min_version) + ".." +
+          std::to_string(request.max_version) + ", this host only " +
+          std::to_string(kProtocolVersion));
+    return;
+  }
+  if (!config_.export_name.empty() && !request.export_name.value.empty() &&
+      request.export_name.value != config_.export_name) {
+    send_error(job.header, ENOENT);
+    fault("guest asked for export '" + request.export_name.value + "'");
+    return;
+  }
+  auto fs = make_passthrough(config_.root_fd, config_.limits);
+  if (!fs) {
+    send_error(job.header, EIO);
+    return;
+  }
+  if (config_.read_only) fs = make_read_only(std::move(fs));
+  auto root = fs->root_attr();
+  if (!root.ok()) {
+    send_error(job.header, root.error());
+    return;
+  }
+  reply.version = kProtocolVersion;
+  reply.capabilities = request.capabilities & kCapAllKnown;
+  reply.max_message = std::min(std::max(request.max_message, 64u * 1024), config_.max_message);
+  reply.flags = config_.read_only ? kHelloReadOnly : 0;
+  reply.root = kRootNode;
+  reply.root_attr = root.value();
+  fs_ = std::move(fs);
+  stream_->set_max_payload(reply.max_message);
+  log("session started: guest " + request.guest_os.value + ", protocol " +
+      std::to_string(reply.version));
+  std::vector<uint8_t> body;
+  encode_reply(body, reply);
+  stream_->write_frame({FrameKind::kReply, job.header.opcode, job.header.request_id, 0}, body);
+}
+
+}  // namespace fsout::host

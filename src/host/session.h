@@ -1,0 +1,75 @@
+// One guest's session: reads request frames from one stream, runs them on a
+// small pool of worker threads against the session's own FileSystem, and
+// writes replies in whatever order they finish.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/file_system.h"
+#include "transport/stream.h"
+
+namespace fsout::host {
+
+struct SessionConfig {
+  int root_fd = -1;  // O_PATH directory fd of the export (not owned)
+  bool read_only = false;
+  unsigned workers = 4;
+  uint32_t max_message = protocol::kDefaultMaxMessage;
+  uint32_t max_in_flight = 64;  // requests read but not answered; reading pauses beyond
+  Limits limits;
+  std::string export_name;
+};
+
+class Session {
+ public:
+  Session(std::unique_ptr<transport::FrameStream> stream, SessionConfig config, std::string peer);
+  ~Session();
+
+  // Serves until the stream closes, the guest misbehaves (non-resync
+  // streams) or stop() is called.
+  void run();
+  void stop();
+
+ private:
+  struct Job {
+    protocol::FrameHeader header;
+    std::vector<uint8_t> payload;
+  };
+
+  void worker_loop();
+  void dispatch(const Job& job);
+  template <class Request, class Reply, class Call>
+  void serve(const Job& job, Call call);
+  void hello(const Job& job);
+  void reset_state();  // waits for in-flight requests, then drops the FileSystem
+  void fault(const std::string& why);
+  void send_error(const protocol::FrameHeader& request, int native_errno);
+  void log(const std::string& message);
+
+  std::unique_ptr<transport::FrameStream> stream_;
+  SessionConfig config_;
+  std::string peer_;
+  std::unique_ptr<FileSystem> fs_;  // null until HELLO; replaced only while idle
+  std::atomic<bool> faulted_ = false;
+  std::atomic<bool> stopping_ = false;
+
+  std::mutex mutex_;  // guards the queue and counters below
+  std::condition_variable changed_;
+  std::deque<Job> queue_;
+  size_t in_flight_ = 0;
+  bool closing_ = false;
+  std::vector<std::thread> workers_;
+};
+
+// Installs the process-wide signal setup sessions rely on (SIGPIPE ignored,
+// SIGURG interrupting blocked lock waits). Call once from main or a test.
+void install_session_signals();
+
+}  // namespace fsout::host

@@ -1,0 +1,63 @@
+// Framing over one file descriptor: the only place that reads or writes the
+// bytes of a session. Writes are serialised by a mutex, so any thread may
+// send; one thread reads.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "protocol/frame.h"
+
+namespace fsout::transport {
+
+class FrameStream {
+ public:
+  // Takes ownership of `fd`. With `resync`, a bad header is skipped over to
+  // the next valid one instead of being a fault, and a frame whose payload
+  // stops arriving mid-way is abandoned: this is for streams that outlive
+  // their writers (serial ports), where a new session follows an old one's
+  // leftovers.
+  FrameStream(int fd, bool resync);
+  ~FrameStream();
+  FrameStream(const FrameStream&) = delete;
+  FrameStream& operator=(const FrameStream&) = delete;
+
+  enum class ReadStatus { kFrame, kClosed, kFault };
+  // Reads the next whole frame; `payload` receives its bytes.
+  ReadStatus read_frame(protocol::FrameHeader& header, std::vector<uint8_t>& payload);
+
+  // Writes one frame (header + body + tail) atomically with respect to other
+  // writers. Returns false when the stream is broken.
+  bool write_frame(protocol::FrameHeader header, std::span<const uint8_t> body,
+                   std::span<const uint8_t> tail = {});
+
+  // Wakes a blocked reader and makes every later call fail.
+  void shutdown();
+
+  void set_max_payload(uint32_t bytes) { max_payload_ = bytes; }
+  uint32_t max_payload() const { return max_payload_; }
+  // Why the last read was a fault, for the log.
+  const std::string& fault() const { return fault_; }
+  bool resyncs() const { return resync_; }
+  int fd() const { return fd_; }
+
+ private:
+  enum class Fill { kData, kClosed, kStalled };
+  Fill fill(bool mid_frame);
+  bool wait_ready(short events, int timeout_ms);
+
+  int fd_;
+  int wake_fd_;  // eventfd written by shutdown()
+  bool resync_;
+  bool stopped_ = false;
+  uint32_t max_payload_;
+  std::string fault_;
+  std::vector<uint8_t> buffer_;
+  size_t begin_ = 0, end_ = 0;
+  std::mutex write_mutex_;
+};
+
+}  // namespace fsout::transport

@@ -1,0 +1,1 @@
+#define FSOUT_VERSION "0.1.0"

@@ -1,0 +1,169 @@
+// fsout-mount: mounts an fsout export with FUSE.
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "guest/fuse_guest.h"
+#include "transport/address.h"
+#include "version.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: fsout-mount [-f] [-o OPTIONS] ADDR MOUNTPOINT\n"
+    "\n"
+    "Mounts the directory an fsoutd serves at ADDR (unix:PATH, tcp:HOST:PORT,\n"
+    "vsock:CID:PORT, serial:DEVICE) on MOUNTPOINT.\n"
+    "\n"
+    "  -f                   stay in the foreground\n"
+    "  -o cache=MODE        none (no caching), auto (1 s, the default), always (1 h, keep pages)\n"
+    "  -o entry_timeout=S   seconds a name lookup is cached (overrides the cache mode)\n"
+    "  -o attr_timeout=S    seconds attributes are cached (overrides the cache mode)\n"
+    "  -o export=NAME       the export to ask for (when fsoutd has --export-name)\n"
+    "  -o allow_other,default_permissions,ro,...   the usual FUSE mount options\n"
+    "  -h, --help           this text\n"
+    "  -V, --version        the version\n"
+    "\n"
+    "Unmount with: fusermount3 -u MOUNTPOINT (or umount MOUNTPOINT as root).\n";
+
+struct Config {
+  char* address = nullptr;
+  char* cache = nullptr;
+  char* export_name = nullptr;
+  double entry_timeout = -1;
+  double attr_timeout = -1;
+  unsigned protocol_version = 0;  // for tests: offer only this version
+  int show_help = 0;
+  int show_version = 0;
+  int positional = 0;
+};
+
+#define CONFIG_OPTION(template_text, field) {template_text, offsetof(Config, field), 1}
+const fuse_opt kOptions[] = {CONFIG_OPTION("cache=%s", cache),
+                             CONFIG_OPTION("export=%s", export_name),
+                             CONFIG_OPTION("entry_timeout=%lf", entry_timeout),
+                             CONFIG_OPTION("attr_timeout=%lf", attr_timeout),
+                             CONFIG_OPTION("protocol_version=%u", protocol_version),
+                             CONFIG_OPTION("-h", show_help),
+                             CONFIG_OPTION("--help", show_help),
+                             CONFIG_OPTION("-V", show_version),
+                             CONFIG_OPTION("--version", show_version),
+                             FUSE_OPT_END};
+
+int take_positional(void* data, const char* arg, int key, fuse_args*) {
+  auto& config = *static_cast<Config*>(data);
+  if (key != FUSE_OPT_KEY_NONOPT) return 1;
+  if (config.positional++ == 0) {
+    config.address = strdup(arg);
+    return 0;  // consumed: the address is ours
+  }
+  return 1;  // the mountpoint is left for fuse_parse_cmdline
+}
+
+[[noreturn]] void die(const std::string& message) {
+  std::fprintf(stderr, "fsout-mount: %s\n", message.c_str());
+  std::exit(1);
+}
+
+pthread_t main_thread;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  Config config;
+  if (fuse_opt_parse(&args, &config, kOptions, take_positional) != 0)
+    die("bad arguments (see --help)");
+  if (config.show_help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (config.show_version) {
+    std::printf("fsout-mount %s (protocol %u, libfuse %s)\n", FSOUT_VERSION, 1u, fuse_pkgversion());
+    return 0;
+  }
+  fuse_cmdline_opts cmdline{};
+  if (fuse_parse_cmdline(&args, &cmdline) != 0) die("bad arguments (see --help)");
+  if (!config.address) die("missing ADDR and MOUNTPOINT (see --help)");
+  if (!cmdline.mountpoint) die("missing MOUNTPOINT (see --help)");
+  if (config.positional > 2) die("too many arguments (see --help)");
+  struct stat st;
+  if (stat(cmdline.mountpoint, &st) != 0)
+    die(std::string("mountpoint ") + cmdline.mountpoint + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) die(std::string("mountpoint ") + cmdline.mountpoint + ": not a directory");
+
+  fsout::guest::Guest guest;
+  if (config.cache) {
+    std::string mode = config.cache;
+    if (mode == "none")
+      guest.options.cache = fsout::guest::CacheMode::kNone;
+    else if (mode == "auto")
+      guest.options.cache = fsout::guest::CacheMode::kAuto;
+    else if (mode == "always")
+      guest.options.cache = fsout::guest::CacheMode::kAlways;
+    else
+      die("bad cache mode '" + mode + "' (use none, auto or always)");
+  }
+  guest.options.entry_timeout = config.entry_timeout;
+  guest.options.attr_timeout = config.attr_timeout;
+  fsout::guest::configure_cache(guest);
+
+  signal(SIGPIPE, SIG_IGN);
+  fsout::client::Options options;
+  if (config.export_name) options.export_name = config.export_name;
+  if (config.protocol_version) options.min_version = options.max_version = config.protocol_version;
+  std::unique_ptr<fsout::client::Connection> connection;
+  try {
+    // Connect first, so that a bad address is reported before we go into
+    // the background; replies are read once start() runs after the fork.
+    auto address = fsout::transport::parse_address(config.address);
+    int fd = fsout::transport::connect_to(address);
+    connection = std::make_unique<fsout::client::Connection>(
+        fd, address.kind == fsout::transport::Address::Kind::kSerial, options, config.address);
+  } catch (const std::exception& error) {
+    die(error.what());
+  }
+  guest.connection = connection.get();
+  if (connection->read_only()) fuse_opt_add_arg(&args, "-oro");
+  if (connection->max_io() < fsout::protocol::kMaxIoSize)
+    fuse_opt_add_arg(&args, ("-omax_read=" + std::to_string(connection->max_io())).c_str());
+  fuse_opt_add_arg(&args, "-osubtype=fsout");
+  fuse_opt_add_arg(&args, (std::string("-ofsname=") + config.address).c_str());
+
+  const auto& ops = fsout::guest::fuse_operations();
+  fuse_session* session = fuse_session_new(&args, &ops, sizeof(ops), &guest);
+  if (!session) die("cannot start the FUSE session (bad -o option?)");
+  if (fuse_set_signal_handlers(session) != 0) die("cannot install signal handlers");
+  if (fuse_session_mount(session, cmdline.mountpoint) != 0)
+    die(std::string("cannot mount on ") + cmdline.mountpoint);
+  fuse_daemonize(cmdline.foreground);
+
+  // When the host goes away, end the FUSE loop: the mount is taken down and
+  // programs get ENOTCONN instead of hanging.
+  main_thread = pthread_self();
+  connection->on_disconnect([] {
+    std::fprintf(stderr, "fsout-mount: connection to the host lost; unmounting\n");
+    pthread_kill(main_thread, SIGTERM);
+  });
+  connection->start();
+
+  fuse_loop_config* loop = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(loop, 8);
+  fuse_loop_cfg_set_idle_threads(loop, 2);
+  int rc = fuse_session_loop_mt(session, loop);
+  fuse_loop_cfg_destroy(loop);
+  fuse_session_unmount(session);
+  fuse_remove_signal_handlers(session);
+  connection->close();
+  connection.reset();
+  fuse_session_destroy(session);
+  free(cmdline.mountpoint);
+  fuse_opt_free_args(&args);
+  return rc == 0 ? 0 : 1;
+}

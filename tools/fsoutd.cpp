@@ -1,0 +1,134 @@
+// fsoutd: serves a host directory to guests over fsout's protocol.
+#include <getopt.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "host/server.h"
+#include "version.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: fsoutd [OPTIONS] --listen ADDR [--listen ADDR]... DIR\n"
+    "\n"
+    "Serves DIR to fsout guests (fsout-mount, fsout).\n"
+    "\n"
+    "  --listen ADDR        unix:PATH, tcp:HOST:PORT, vsock:CID:PORT or serial:DEVICE\n"
+    "                       (repeat for several)\n"
+    "  --read-only          refuse every change to DIR (EROFS)\n"
+    "  --threads N          worker threads per session (default 4)\n"
+    "  --max-message BYTES  largest frame payload accepted (default 1052672)\n"
+    "  --max-in-flight N    requests per session read ahead of their replies (default 64)\n"
+    "  --max-handles N      open files and directories per session (default 4096)\n"
+    "  --max-nodes N        inodes a session may hold (default 1048576)\n"
+    "  --export-name NAME   refuse guests that ask for another export name\n"
+    "  -h, --help           this text\n"
+    "  -V, --version        the version\n";
+
+[[noreturn]] void die(const std::string& message) {
+  std::fprintf(stderr, "fsoutd: %s\n", message.c_str());
+  std::exit(1);
+}
+
+template <class T>
+T number(const char* option, const char* text, T min, T max) {
+  T value{};
+  auto [end, ec] = std::from_chars(text, text + std::strlen(text), value);
+  if (ec != std::errc() || *end != '\0' || value < min || value > max)
+    die(std::string("bad value '") + text + "' for " + option + " (see --help)");
+  return value;
+}
+
+// Every node holds an fd: allow as many as the hard limit does.
+void raise_fd_limit() {
+  rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  enum { kListen = 256, kReadOnly, kThreads, kMaxMessage, kMaxInFlight, kMaxHandles, kMaxNodes,
+         kExportName };
+  static const option options[] = {{"listen", required_argument, nullptr, kListen},
+                                   {"read-only", no_argument, nullptr, kReadOnly},
+                                   {"threads", required_argument, nullptr, kThreads},
+                                   {"max-message", required_argument, nullptr, kMaxMessage},
+                                   {"max-in-flight", required_argument, nullptr, kMaxInFlight},
+                                   {"max-handles", required_argument, nullptr, kMaxHandles},
+                                   {"max-nodes", required_argument, nullptr, kMaxNodes},
+                                   {"export-name", required_argument, nullptr, kExportName},
+                                   {"help", no_argument, nullptr, 'h'},
+                                   {"version", no_argument, nullptr, 'V'},
+                                   {nullptr, 0, nullptr, 0}};
+  fsout::host::ServerConfig config;
+  std::vector<std::string> listen;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, "+hV", options, nullptr)) != -1) {
+    switch (c) {
+      case kListen: listen.push_back(optarg); break;
+      case kReadOnly: config.session.read_only = true; break;
+      case kThreads: config.session.workers = number("--threads", optarg, 1u, 256u); break;
+      case kMaxMessage:
+        config.session.max_message = number("--max-message", optarg, 65536u, 64u << 20);
+        break;
+      case kMaxInFlight:
+        config.session.max_in_flight = number("--max-in-flight", optarg, 1u, 65536u);
+        break;
+      case kMaxHandles:
+        config.session.limits.max_handles = number<size_t>("--max-handles", optarg, 1, 1 << 24);
+        break;
+      case kMaxNodes:
+        config.session.limits.max_nodes = number<size_t>("--max-nodes", optarg, 16, 1 << 26);
+        break;
+      case kExportName: config.session.export_name = optarg; break;
+      case 'h': std::fputs(kUsage, stdout); return 0;
+      case 'V': std::printf("fsoutd %s (protocol %u)\n", FSOUT_VERSION, 1u); return 0;
+      default:
+        die(std::string("unknown or incomplete option '") + argv[optind - 1] + "' (see --help)");
+    }
+  }
+  if (optind != argc - 1) die(optind == argc ? "missing DIR (see --help)" : "too many arguments (see --help)");
+  if (listen.empty()) die("missing --listen ADDR (see --help)");
+  config.root_path = argv[optind];
+  struct stat st;
+  if (stat(config.root_path.c_str(), &st) != 0)
+    die("cannot serve '" + config.root_path + "': " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) die("cannot serve '" + config.root_path + "': not a directory");
+
+  // Signals are taken by sigwait below; every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  fsout::host::install_session_signals();
+  raise_fd_limit();
+
+  try {
+    fsout::host::Server server(config);
+    for (const auto& text : listen) server.listen(fsout::transport::parse_address(text));
+    server.start();
+    std::fprintf(stderr, "fsoutd: serving %s on", config.root_path.c_str());
+    for (const auto& text : listen) std::fprintf(stderr, " %s", text.c_str());
+    std::fprintf(stderr, "%s\n", config.session.read_only ? " (read-only)" : "");
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    std::fprintf(stderr, "fsoutd: stopping (%s)\n", strsignal(signal_number));
+    server.stop();
+  } catch (const std::exception& error) {
+    die(error.what());
+  }
+  return 0;
+}
