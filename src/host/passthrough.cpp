@@ -74,6 +74,8 @@ struct Handle {
   std::mutex dir_mutex;
   DIR* dir = nullptr;
   uint64_t position = 0;
+  // Lock owners that took record locks through this handle (locks_mutex_).
+  std::set<uint64_t> lock_owners;
 };
 using HandleRef = std::shared_ptr<Handle>;
 
@@ -342,8 +344,24 @@ class Passthrough final : public FileSystem {
   }
 
   Result<Empty> Release(const HandleRequest& r) override {
-    std::lock_guard lock(handles_mutex_);
-    if (handles_.erase(r.handle.value) == 0) return Errno{EBADF};
+    HandleRef h;
+    {
+      std::lock_guard lock(handles_mutex_);
+      auto it = handles_.find(r.handle.value);
+      if (it == handles_.end()) return Errno{EBADF};
+      h = std::move(it->second);
+      handles_.erase(it);
+    }
+    // Open-file-description (OFD) locks are owned by the guest's open file,
+    // which ends here; the guest kernel sends no unlock for them. A process
+    // owner's locks were already dropped by the FLUSH of its last close.
+    std::lock_guard lock(locks_mutex_);
+    for (uint64_t owner : h->lock_owners) {
+      auto it = lock_fds_.find({h->node->id.value, owner});
+      if (it == lock_fds_.end()) continue;
+      close(it->second);
+      lock_fds_.erase(it);
+    }
     return Empty{};
   }
 
@@ -704,6 +722,7 @@ class Passthrough final : public FileSystem {
   int lock_fd(Handle& h, uint64_t owner) {
     std::lock_guard lock(locks_mutex_);
     auto key = std::make_pair(h.node->id.value, owner);
+    h.lock_owners.insert(owner);
     if (auto it = lock_fds_.find(key); it != lock_fds_.end()) return it->second;
     int fd = confine::reopen_node(h.node->fd, O_RDWR);
     if (fd < 0) fd = confine::reopen_node(h.node->fd, h.access);
