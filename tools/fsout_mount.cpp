@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,6 +35,7 @@ const char kUsage[] =
 
 struct Config {
   char* address = nullptr;
+  char* mountpoint = nullptr;
   char* cache = nullptr;
   char* export_name = nullptr;
   double entry_timeout = -1;
@@ -59,11 +61,33 @@ const fuse_opt kOptions[] = {CONFIG_OPTION("cache=%s", cache),
 int take_positional(void* data, const char* arg, int key, fuse_args*) {
   auto& config = *static_cast<Config*>(data);
   if (key != FUSE_OPT_KEY_NONOPT) return 1;
-  if (config.positional++ == 0) {
-    config.address = strdup(arg);
-    return 0;  // consumed: the address is ours
+  switch (config.positional++) {
+    case 0:
+      config.address = strdup(arg);
+      return 0;  // consumed: the address is ours
+    case 1:
+      config.mountpoint = strdup(arg);
+      return 1;  // also left for fuse_parse_cmdline
+    default:
+      return 0;  // reported below, in our words
   }
-  return 1;  // the mountpoint is left for fuse_parse_cmdline
+}
+
+// libfuse reports problems through its log; during start-up we keep its last
+// message so that a failure is one line of ours, not two.
+bool started = false;
+std::string last_fuse_message;
+void fuse_log_line(enum fuse_log_level level, const char* format, va_list ap) {
+  char text[1024];
+  vsnprintf(text, sizeof(text), format, ap);
+  std::string line = text;
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  if (line.rfind("fuse: ", 0) == 0) line.erase(0, 6);
+  if (!started) {
+    if (level <= FUSE_LOG_ERR) last_fuse_message = line;
+    return;
+  }
+  std::fprintf(stderr, "fsout-mount: %s\n", line.c_str());
 }
 
 [[noreturn]] void die(const std::string& message) {
@@ -76,10 +100,11 @@ pthread_t main_thread;
 }  // namespace
 
 int main(int argc, char** argv) {
+  fuse_set_log_func(fuse_log_line);
   fuse_args args = FUSE_ARGS_INIT(argc, argv);
   Config config;
   if (fuse_opt_parse(&args, &config, kOptions, take_positional) != 0)
-    die("bad arguments (see --help)");
+    die(last_fuse_message.empty() ? "bad arguments (see --help)" : last_fuse_message);
   if (config.show_help) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -88,15 +113,16 @@ int main(int argc, char** argv) {
     std::printf("fsout-mount %s (protocol %u, libfuse %s)\n", FSOUT_VERSION, 1u, fuse_pkgversion());
     return 0;
   }
-  fuse_cmdline_opts cmdline{};
-  if (fuse_parse_cmdline(&args, &cmdline) != 0) die("bad arguments (see --help)");
   if (!config.address) die("missing ADDR and MOUNTPOINT (see --help)");
-  if (!cmdline.mountpoint) die("missing MOUNTPOINT (see --help)");
+  if (!config.mountpoint) die("missing MOUNTPOINT (see --help)");
   if (config.positional > 2) die("too many arguments (see --help)");
   struct stat st;
-  if (stat(cmdline.mountpoint, &st) != 0)
-    die(std::string("mountpoint ") + cmdline.mountpoint + ": " + std::strerror(errno));
-  if (!S_ISDIR(st.st_mode)) die(std::string("mountpoint ") + cmdline.mountpoint + ": not a directory");
+  if (stat(config.mountpoint, &st) != 0)
+    die(std::string("mountpoint ") + config.mountpoint + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) die(std::string("mountpoint ") + config.mountpoint + ": not a directory");
+  fuse_cmdline_opts cmdline{};
+  if (fuse_parse_cmdline(&args, &cmdline) != 0)
+    die(last_fuse_message.empty() ? "bad arguments (see --help)" : last_fuse_message);
 
   fsout::guest::Guest guest;
   if (config.cache) {
@@ -138,10 +164,13 @@ int main(int argc, char** argv) {
 
   const auto& ops = fsout::guest::fuse_operations();
   fuse_session* session = fuse_session_new(&args, &ops, sizeof(ops), &guest);
-  if (!session) die("cannot start the FUSE session (bad -o option?)");
+  if (!session)
+    die(last_fuse_message.empty() ? "cannot start the FUSE session" : last_fuse_message);
   if (fuse_set_signal_handlers(session) != 0) die("cannot install signal handlers");
   if (fuse_session_mount(session, cmdline.mountpoint) != 0)
-    die(std::string("cannot mount on ") + cmdline.mountpoint);
+    die(std::string("cannot mount on ") + cmdline.mountpoint +
+        (last_fuse_message.empty() ? "" : ": " + last_fuse_message));
+  started = true;
   fuse_daemonize(cmdline.foreground);
 
   // When the host goes away, end the FUSE loop: the mount is taken down and
@@ -153,11 +182,10 @@ int main(int argc, char** argv) {
   });
   connection->start();
 
-  fuse_loop_config* loop = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_max_threads(loop, 8);
-  fuse_loop_cfg_set_idle_threads(loop, 2);
-  int rc = fuse_session_loop_mt(session, loop);
-  fuse_loop_cfg_destroy(loop);
+  // One thread reads the kernel's requests: handlers only send and return
+  // (replies come from the connection's reader thread), and handling
+  // requests in the kernel's order is what the lock ordering relies on.
+  int rc = fuse_session_loop(session);
   fuse_session_unmount(session);
   fuse_remove_signal_handlers(session);
   connection->close();

@@ -291,7 +291,34 @@ void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  connection(req).call_async<Op::kRelease>(HandleRequest{handle_of(fi)}, reply_empty(req));
+  Guest& guest = guest_of(req);
+  {
+    std::lock_guard lock(guest.release_mutex);
+    ++guest.releases_in_flight;
+  }
+  connection(req).call_async<Op::kRelease>(
+      HandleRequest{handle_of(fi)}, [req, &guest](int error, const Empty&) {
+        fuse_reply_err(req, error);
+        std::vector<std::function<void()>> waiting;
+        {
+          std::lock_guard lock(guest.release_mutex);
+          if (--guest.releases_in_flight == 0) waiting.swap(guest.after_releases);
+        }
+        for (auto& send : waiting) send();
+      });
+}
+
+// Sends a lock request now, or once the RELEASEs in flight are answered.
+void after_releases(fuse_req_t req, std::function<void()> send) {
+  Guest& guest = guest_of(req);
+  {
+    std::lock_guard lock(guest.release_mutex);
+    if (guest.releases_in_flight > 0) {
+      guest.after_releases.push_back(std::move(send));
+      return;
+    }
+  }
+  send();
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
@@ -510,9 +537,9 @@ Lock to_lock(const struct flock* fl) {
 }
 
 void op_getlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* fl) {
-  connection(req).call_async<Op::kGetlk>(
-      GetlkRequest{handle_of(fi), fi->lock_owner, to_lock(fl)},
-      [req](int error, const LockReply& r) {
+  GetlkRequest request{handle_of(fi), fi->lock_owner, to_lock(fl)};
+  after_releases(req, [req, request] {
+    connection(req).call_async<Op::kGetlk>(request, [req](int error, const LockReply& r) {
         if (error) {
           fuse_reply_err(req, error);
           return;
@@ -525,12 +552,14 @@ void op_getlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* fl) 
         out.l_pid = pid_t(r.lock.pid);
         fuse_reply_lock(req, &out);
       });
+  });
 }
 
 void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* fl, int sleep) {
-  connection(req).call_async<Op::kSetlk>(
-      SetlkRequest{handle_of(fi), fi->lock_owner, to_lock(fl), uint32_t(sleep != 0)},
-      reply_empty(req));
+  SetlkRequest request{handle_of(fi), fi->lock_owner, to_lock(fl), uint32_t(sleep != 0)};
+  after_releases(req, [req, request] {
+    connection(req).call_async<Op::kSetlk>(request, reply_empty(req));
+  });
 }
 
 void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int operation) {
@@ -538,7 +567,9 @@ void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int operation) {
                   ((operation & LOCK_EX) ? kFlockExclusive : 0) |
                   ((operation & LOCK_UN) ? kFlockUnlock : 0) |
                   ((operation & LOCK_NB) ? kFlockNonblock : 0);
-  connection(req).call_async<Op::kFlock>(FlockRequest{handle_of(fi), wire}, reply_empty(req));
+  after_releases(req, [req, wire, fi_handle = handle_of(fi)] {
+    connection(req).call_async<Op::kFlock>(FlockRequest{fi_handle, wire}, reply_empty(req));
+  });
 }
 
 fuse_lowlevel_ops make_operations() {

@@ -7,6 +7,10 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <functional>
+#include <mutex>
+#include <vector>
+
 #include "client/connection.h"
 
 namespace fsout::guest {
@@ -21,6 +25,14 @@ struct MountOptions {
 
 struct Guest {
   client::Connection* connection = nullptr;
+  // Lock requests wait while RELEASEs are in flight: the kernel sends
+  // RELEASE asynchronously after close(), and the open-file-description
+  // locks of the closed file must be gone before a later lock request is
+  // judged. Requires the single-threaded FUSE loop (requests are handled in
+  // the order the kernel queued them).
+  std::mutex release_mutex;
+  unsigned releases_in_flight = 0;
+  std::vector<std::function<void()>> after_releases;
   MountOptions options;
   double entry_timeout = 1.0;
   double attr_timeout = 1.0;

@@ -1,6 +1,8 @@
 #include "host/server.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -57,6 +59,10 @@ void Server::accept_loop(int listen_fd, std::string name) {
     if (fds[1].revents) return;
     int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;  // EMFILE, ECONNABORTED, ...: keep listening
+    int one = 1;
+    // Replies are small and latency-bound: never hold them back to coalesce
+    // (fails harmlessly on unix sockets).
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     reap();
     std::string peer = name + "#" + std::to_string(++counter);
     launch(std::make_unique<transport::FrameStream>(fd, false), peer);
