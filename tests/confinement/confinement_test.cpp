@@ -1,0 +1,301 @@
+// Confinement and bad input against a running fsoutd: crafted requests from
+// a client must never read, write or stat anything outside the export, and
+// a misbehaving session must not disturb the others.
+//
+// Layout of each test's temporary root:
+//   outside/secret     "TOP SECRET" (must never be read, changed or listed)
+//   export/            what fsoutd serves
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "client/connection.h"
+
+namespace fsout {
+namespace {
+
+using namespace protocol;
+using namespace std::chrono_literals;
+using client::Connection;
+namespace fs = std::filesystem;
+
+const std::string kSecret = "TOP SECRET";
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class Confinement : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    signal(SIGPIPE, SIG_IGN);
+    char pattern[] = "/tmp/fsout-confine-XXXXXX";
+    root_ = mkdtemp(pattern);
+    fs::create_directory(root_ + "/outside");
+    fs::create_directory(root_ + "/export");
+    std::ofstream(root_ + "/outside/secret") << kSecret;
+    address_ = "unix:" + root_ + "/sock";
+    daemon_ = fork();
+    if (daemon_ == 0) {
+      int log = open((root_ + "/fsoutd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(log, 2);
+      execl(FSOUTD_PATH, FSOUTD_PATH, "--listen", address_.c_str(), (root_ + "/export").c_str(),
+            nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 500 && !fs::exists(root_ + "/sock"); ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_TRUE(fs::exists(root_ + "/sock")) << "fsoutd did not start";
+    outside_before_ = listing(root_ + "/outside");
+  }
+
+  void TearDown() override {
+    // Whatever happened, the outside is as it was.
+    EXPECT_EQ(read_text(root_ + "/outside/secret"), kSecret);
+    EXPECT_EQ(listing(root_ + "/outside"), outside_before_);
+    if (daemon_ > 0) {
+      kill(daemon_, SIGTERM);
+      int status = 0;
+      waitpid(daemon_, &status, 0);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "fsoutd crashed or failed";
+    }
+    fs::remove_all(root_);
+  }
+
+  static std::string listing(const std::string& dir) {
+    std::string text;
+    for (auto& entry : fs::directory_iterator(dir)) {
+      struct stat st;
+      lstat(entry.path().c_str(), &st);
+      text += entry.path().filename().string() + ":" + std::to_string(st.st_size) + ":" +
+              std::to_string(st.st_mtim.tv_nsec) + ";";
+    }
+    return text;
+  }
+
+  std::unique_ptr<Connection> connect() { return Connection::open(address_, {}); }
+  std::string in_export(const std::string& name) { return root_ + "/export/" + name; }
+
+  // Reads a whole file through the protocol; "" when it cannot be opened.
+  static std::string read_node(Connection& c, NodeId node) {
+    auto opened = c.call<Opcode::kOpen>(OpenRequest{node, canonical::kOpenRdonly});
+    if (!opened.ok()) return "";
+    std::promise<std::string> done;
+    c.call_async<Opcode::kRead>(ReadRequest{opened.value().handle, 0, 4096},
+                                [&](int error, const DataReply& r) {
+                                  done.set_value(error ? "" : std::string(r.data.data.begin(), r.data.data.end()));
+                                });
+    std::string content = done.get_future().get();
+    c.call<Opcode::kRelease>(HandleRequest{opened.value().handle});
+    return content;
+  }
+
+  std::string root_, address_, outside_before_;
+  pid_t daemon_ = -1;
+};
+
+// Each crafted name ends its own session; a bystander session goes on.
+TEST_F(Confinement, PathNamesEndTheSessionAndTouchNothing) {
+  auto bystander = connect();
+  const std::vector<std::string> names = {"..", "../outside/secret", "a/b", "/etc/passwd", ".",
+                                          std::string("x\0y", 3), ""};
+  for (const auto& name : names) {
+    SCOPED_TRACE("name '" + name + "'");
+    {
+      auto c = connect();
+      EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{name}}).error(), ENOTCONN);
+      EXPECT_FALSE(c->connected());
+    }
+    {
+      auto c = connect();
+      EXPECT_EQ(c->call<Opcode::kCreate>(CreateRequest{kRootNode, Name{name},
+                                                       canonical::kOpenWronly | canonical::kOpenCreat,
+                                                       canonical::kModeRegular | 0644, {}})
+                    .error(),
+                ENOTCONN);
+    }
+    {
+      auto c = connect();
+      EXPECT_EQ(c->call<Opcode::kRename>(
+                     RenameRequest{kRootNode, Name{"x"}, kRootNode, Name{name}, 0})
+                    .error(),
+                ENOTCONN);
+    }
+    {
+      auto c = connect();
+      EXPECT_EQ(c->call<Opcode::kSymlink>(
+                     SymlinkRequest{kRootNode, Name{name}, PathText{"/"}, {}})
+                    .error(),
+                ENOTCONN);
+    }
+    EXPECT_TRUE(bystander->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok());
+  }
+  EXPECT_TRUE(fs::is_empty(root_ + "/export"));
+}
+
+TEST_F(Confinement, IdsNeverIssuedAreRefused) {
+  auto c = connect();
+  for (uint64_t id : {0ull, 2ull, 3ull, 1000ull, ~0ull}) {
+    SCOPED_TRACE(id);
+    EXPECT_EQ(c->call<Opcode::kGetattr>(GetattrRequest{NodeId{id}, {}}).error(), ESTALE);
+    EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{NodeId{id}, Name{"secret"}}).error(), ESTALE);
+    EXPECT_EQ(c->call<Opcode::kMkdir>(MkdirRequest{NodeId{id}, Name{"d"}, 0755, {}}).error(), ESTALE);
+    EXPECT_EQ(c->call<Opcode::kRead>(ReadRequest{HandleId{id}, 0, 100}).error(), EBADF);
+    EXPECT_EQ(c->call<Opcode::kWrite>(WriteRequest{HandleId{id}, 0, {}}).error(), EBADF);
+    EXPECT_EQ(c->call<Opcode::kReaddir>(ReaddirRequest{HandleId{id}, 0, 4096}).error(), EBADF);
+  }
+  EXPECT_TRUE(c->connected());
+}
+
+// Symlinks inside the export that point outside are objects of their own:
+// they can be read as links, never followed by the host.
+TEST_F(Confinement, SymlinksToTheOutsideAreNeverFollowed) {
+  fs::create_symlink(root_ + "/outside", in_export("abs"));
+  fs::create_symlink("../outside", in_export("rel"));
+  fs::create_symlink(root_ + "/outside/secret", in_export("file"));
+  fs::create_symlink("../outside/new", in_export("dangling"));
+  auto c = connect();
+  for (std::string name : {"abs", "rel", "file", "dangling"}) {
+    SCOPED_TRACE(name);
+    auto link = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{name}});
+    ASSERT_TRUE(link.ok());
+    EXPECT_EQ(canonical::mode_from_wire(link.value().attr.mode) & S_IFMT, unsigned(S_IFLNK));
+    NodeId node = link.value().node;
+    auto target = c->call<Opcode::kReadlink>(NodeRequest{node});
+    ASSERT_TRUE(target.ok());
+    EXPECT_EQ(target.value().target.value, fs::read_symlink(in_export(name)).string());
+    EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{node, Name{"secret"}}).error(), ENOTDIR);
+    EXPECT_FALSE(c->call<Opcode::kOpen>(OpenRequest{node, canonical::kOpenRdonly}).ok());
+    EXPECT_FALSE(c->call<Opcode::kOpen>(OpenRequest{node, canonical::kOpenRdwr}).ok());
+    EXPECT_FALSE(c->call<Opcode::kOpendir>(OpenRequest{node, 0}).ok());
+    EXPECT_EQ(read_node(*c, node), "");
+    SetattrRequest truncate;
+    truncate.node = node;
+    truncate.valid = kSetSize;
+    EXPECT_FALSE(c->call<Opcode::kSetattr>(truncate).ok());
+    SetattrRequest chmod;
+    chmod.node = node;
+    chmod.valid = kSetMode;
+    chmod.mode = 0777;
+    EXPECT_FALSE(c->call<Opcode::kSetattr>(chmod).ok());
+    EXPECT_FALSE(c->call<Opcode::kSetxattr>(SetxattrRequest{node, XattrName{"user.x"}, XattrValue{"v"}, 0}).ok());
+    // Creating through the link's name opens nothing behind it.
+    auto created = c->call<Opcode::kCreate>(CreateRequest{
+        kRootNode, Name{name}, canonical::kOpenWronly | canonical::kOpenCreat | canonical::kOpenTrunc,
+        canonical::kModeRegular | 0644, {}});
+    EXPECT_FALSE(created.ok());
+  }
+  EXPECT_FALSE(fs::exists(root_ + "/outside/new"));
+  EXPECT_TRUE(c->connected());
+}
+
+// A directory the guest holds is replaced by a symlink to the outside
+// between two calls: the old node still names the old directory, the new
+// name is a symlink, and nothing reaches the outside.
+TEST_F(Confinement, DirectoryReplacedBySymlinkBetweenCalls) {
+  fs::create_directory(in_export("d"));
+  std::ofstream(in_export("d/inside")) << "inside";
+  auto c = connect();
+  auto d = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"d"}});
+  ASSERT_TRUE(d.ok());
+  fs::rename(in_export("d"), in_export("d.moved"));
+  fs::create_symlink(root_ + "/outside", in_export("d"));
+  EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{d.value().node, Name{"secret"}}).error(), ENOENT);
+  auto inside = c->call<Opcode::kLookup>(LookupRequest{d.value().node, Name{"inside"}});
+  ASSERT_TRUE(inside.ok());
+  EXPECT_EQ(read_node(*c, inside.value().node), "inside");
+  auto created = c->call<Opcode::kCreate>(CreateRequest{
+      d.value().node, Name{"secret"}, canonical::kOpenWronly | canonical::kOpenCreat,
+      canonical::kModeRegular | 0644, {}});
+  EXPECT_TRUE(created.ok());  // lands in the moved directory, inside the export
+  EXPECT_TRUE(fs::exists(in_export("d.moved/secret")));
+  auto link = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"d"}});
+  ASSERT_TRUE(link.ok());
+  EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{link.value().node, Name{"secret"}}).error(), ENOTDIR);
+}
+
+// The same swap, racing: a host thread flips a name between a directory and
+// a symlink to the outside while the guest keeps looking through it.
+TEST_F(Confinement, RacingSwapNeverLeaksTheOutside) {
+  fs::create_directory(in_export("real"));
+  std::ofstream(in_export("real/secret")) << "decoy";
+  std::atomic<bool> stop = false;
+  std::thread flipper([&] {
+    std::string flip = in_export("flip"), tmp = in_export("flip.tmp");
+    while (!stop) {
+      std::error_code ignored;
+      fs::create_symlink(root_ + "/outside", tmp, ignored);
+      rename(tmp.c_str(), flip.c_str());
+      fs::create_directory_symlink("real", tmp, ignored);  // relative, stays inside
+      fs::remove(tmp, ignored);
+      fs::create_directory(tmp, ignored);
+      std::ofstream(tmp + "/secret") << "decoy";
+      rename(tmp.c_str(), flip.c_str());  // fails while flip is a non-empty dir: fine
+      fs::remove_all(flip, ignored);
+    }
+  });
+  auto c = connect();
+  int reads = 0;
+  auto until = std::chrono::steady_clock::now() + 2s;
+  while (std::chrono::steady_clock::now() < until) {
+    auto flip = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"flip"}});
+    if (!flip.ok()) continue;
+    auto secret = c->call<Opcode::kLookup>(LookupRequest{flip.value().node, Name{"secret"}});
+    if (secret.ok()) {
+      std::string content = read_node(*c, secret.value().node);
+      EXPECT_NE(content, kSecret);
+      if (!content.empty()) ++reads;
+      c->call_async<Opcode::kForget>(ForgetRequest{{ForgetItem{secret.value().node, 1}}},
+                                     [](int, const Empty&) {});
+    }
+    c->call_async<Opcode::kForget>(ForgetRequest{{ForgetItem{flip.value().node, 1}}},
+                                   [](int, const Empty&) {});
+  }
+  stop = true;
+  flipper.join();
+  EXPECT_TRUE(c->connected());
+  EXPECT_GT(reads, 0) << "the race never reached the directory: the test proved nothing";
+  RecordProperty("decoy_reads", reads);
+}
+
+// A session that sends garbage is closed; another session keeps working.
+TEST_F(Confinement, GarbageSessionIsClosedOthersGoOn) {
+  auto good = connect();
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::string path = root_ + "/sock";
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)), 0);
+  std::string garbage(100000, '\0');
+  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = char(i * 131 + 7);
+  (void)!write(fd, garbage.data(), garbage.size());
+  char buffer[64];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) {
+  }
+  EXPECT_EQ(n, 0);  // closed by the host, with nothing sent back
+  close(fd);
+  EXPECT_TRUE(good->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok());
+  auto entry = good->call<Opcode::kMkdir>(MkdirRequest{kRootNode, Name{"still-here"},
+                                                       canonical::kModeDirectory | 0755, {}});
+  EXPECT_TRUE(entry.ok());
+  EXPECT_TRUE(fs::is_directory(in_export("still-here")));
+}
+
+}  // namespace
+}  // namespace fsout
