@@ -4,6 +4,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -34,7 +36,11 @@ const char kUsage[] =
 
 [[noreturn]] void die(const std::string& message) {
   std::fprintf(stderr, "fsoutd: %s\n", message.c_str());
-  std::exit(1);
+  // _exit: a failed start has nothing to clean up, and a leak checker's
+  // report at exit would bury the one line that says what went wrong.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  _exit(1);
 }
 
 template <class T>

@@ -183,7 +183,11 @@ int listen_on(const Address& address) {
       int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (fd < 0) fail(address.text + ": socket: " + errno_text(errno));
       struct stat st;
-      // Replace a socket left behind by a previous daemon, never a regular file.
+      // Replace a socket left behind by a previous daemon, never anything else.
+      if (lstat(address.path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        close(fd);
+        fail("cannot listen on " + address.text + ": the path exists and is not a socket");
+      }
       if (lstat(address.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         bool live = connect(probe, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) == 0;
@@ -194,9 +198,17 @@ int listen_on(const Address& address) {
         }
         unlink(address.path.c_str());
       }
-      if (bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0 || listen(fd, 64) != 0) {
+      // Bind under a temporary name and rename once listening, so that the
+      // socket file appears only when connections can be accepted.
+      Address temporary = address;
+      temporary.path = address.path + ".tmp" + std::to_string(getpid());
+      sockaddr_un bound = unix_address(temporary);
+      unlink(temporary.path.c_str());
+      if (bind(fd, reinterpret_cast<sockaddr*>(&bound), sizeof(bound)) != 0 || listen(fd, 64) != 0 ||
+          rename(temporary.path.c_str(), address.path.c_str()) != 0) {
         int error = errno;
         close(fd);
+        unlink(temporary.path.c_str());
         fail("cannot listen on " + address.text + ": " + errno_text(error));
       }
       return fd;

@@ -202,3 +202,23 @@ TEST(Codec, RandomGarbageNeverCrashes) {
 
 }  // namespace
 }  // namespace fsout::protocol
+
+// docs/PROTOCOL.md is the source of truth: its operation table must list
+// every operation of the code with the same number.
+#include <fstream>
+#include <sstream>
+namespace fsout::protocol {
+namespace {
+TEST(ProtocolDocument, ListsEveryOperation) {
+  std::ifstream in(FSOUT_SOURCE_DIR "/docs/PROTOCOL.md");
+  ASSERT_TRUE(in.good());
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string doc = text.str();
+#define FSOUT_DOC(number, name, request, reply) \
+  EXPECT_NE(doc.find("| " #number " | " #name " |"), std::string::npos) << #name;
+  FSOUT_OPERATIONS(FSOUT_DOC)
+#undef FSOUT_DOC
+}
+}  // namespace
+}  // namespace fsout::protocol

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test: unit, confinement, program, mount (real FUSE mounts, needs
+# root) and fuzz tests, first in the normal build (build/), then in the
+# AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/). The
+# output ends with ctest's summary of the sanitizer run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build -G Ninja >/dev/null
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure
+
+cmake -S . -B build-asan -G Ninja -DFSOUT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j "$jobs"
+# The fuzzer already ran in the first pass; it builds its own sanitized binary.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -LE fuzz
