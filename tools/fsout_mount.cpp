@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -100,6 +101,7 @@ void fuse_log_line(enum fuse_log_level level, const char* format, va_list ap) {
 }
 
 pthread_t main_thread;
+std::atomic<bool> unmounting = false;
 
 void free_config(Config& config) {
   free(config.address);
@@ -189,6 +191,7 @@ int main(int argc, char** argv) {
   // programs get ENOTCONN instead of hanging.
   main_thread = pthread_self();
   connection->on_disconnect([] {
+    if (unmounting) return;  // we closed it ourselves
     std::fprintf(stderr, "fsout-mount: connection to the host lost; unmounting\n");
     pthread_kill(main_thread, SIGTERM);
   });
@@ -198,6 +201,7 @@ int main(int argc, char** argv) {
   // (replies come from the connection's reader thread), and handling
   // requests in the kernel's order is what the lock ordering relies on.
   int rc = fuse_session_loop(session);
+  unmounting = true;
   fuse_session_unmount(session);
   fuse_remove_signal_handlers(session);
   connection->close();

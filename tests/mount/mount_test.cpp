@@ -223,6 +223,8 @@ struct Variant {
   std::string cache;
 };
 
+void PrintTo(const Variant& v, std::ostream* out) { *out << v.transport << ", cache=" << v.cache; }
+
 class Differential : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(Differential, BatteryMatchesAPlainDirectory) {
