@@ -25,6 +25,9 @@ const char kUsage[] =
     "  --listen ADDR        unix:PATH, tcp:HOST:PORT, vsock:CID:PORT or serial:DEVICE\n"
     "                       (repeat for several)\n"
     "  --read-only          refuse every change to DIR (EROFS)\n"
+    "  --serial-streams     connections carry virtio-serial ports (QEMU -chardev socket):\n"
+    "                       resynchronise after garbage and restart on a new HELLO\n"
+    "                       instead of closing\n"
     "  --threads N          worker threads per session (default 4)\n"
     "  --max-message BYTES  largest frame payload accepted (default 1052672)\n"
     "  --max-in-flight N    requests per session read ahead of their replies (default 64)\n"
@@ -64,10 +67,11 @@ void raise_fd_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  enum { kListen = 256, kReadOnly, kThreads, kMaxMessage, kMaxInFlight, kMaxHandles, kMaxNodes,
+  enum { kListen = 256, kReadOnly, kSerialStreams, kThreads, kMaxMessage, kMaxInFlight, kMaxHandles, kMaxNodes,
          kExportName };
   static const option options[] = {{"listen", required_argument, nullptr, kListen},
                                    {"read-only", no_argument, nullptr, kReadOnly},
+                                   {"serial-streams", no_argument, nullptr, kSerialStreams},
                                    {"threads", required_argument, nullptr, kThreads},
                                    {"max-message", required_argument, nullptr, kMaxMessage},
                                    {"max-in-flight", required_argument, nullptr, kMaxInFlight},
@@ -85,6 +89,7 @@ int main(int argc, char** argv) {
     switch (c) {
       case kListen: listen.push_back(optarg); break;
       case kReadOnly: config.session.read_only = true; break;
+      case kSerialStreams: config.serial_streams = true; break;
       case kThreads: config.session.workers = number("--threads", optarg, 1u, 256u); break;
       case kMaxMessage:
         config.session.max_message = number("--max-message", optarg, 65536u, 64u << 20);

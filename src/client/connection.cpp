@@ -3,7 +3,9 @@
 #include <sys/utsname.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "transport/address.h"
 
@@ -60,12 +62,23 @@ void Connection::say_hello(const Options& options) {
   uint64_t id = next_id_++;
   if (!stream_->write_frame({FrameKind::kRequest, uint16_t(Opcode::kHello), id, 0}, body))
     throw ClientError(name_ + ": connection lost while saying HELLO");
+  // A serial port reads as end-of-stream while nobody is at the host end:
+  // wait for the host a while, saying HELLO again now and then.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   // Until HELLO is answered nothing else is in flight: read inline. On a
   // serial stream, replies of an earlier session may come first: skip them.
   for (;;) {
     FrameHeader header;
     std::vector<uint8_t> payload;
     auto status = stream_->read_frame(header, payload);
+    if (status == transport::FrameStream::ReadStatus::kClosed && stream_->resyncs() &&
+        std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      id = next_id_++;
+      if (!stream_->write_frame({FrameKind::kRequest, uint16_t(Opcode::kHello), id, 0}, body))
+        throw ClientError(name_ + ": connection lost while saying HELLO");
+      continue;
+    }
     if (status != transport::FrameStream::ReadStatus::kFrame)
       throw ClientError(name_ + ": the server closed the connection during HELLO" +
                         (status == transport::FrameStream::ReadStatus::kFault

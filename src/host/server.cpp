@@ -65,7 +65,7 @@ void Server::accept_loop(int listen_fd, std::string name) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     reap();
     std::string peer = name + "#" + std::to_string(++counter);
-    launch(std::make_unique<transport::FrameStream>(fd, false), peer);
+    launch(std::make_unique<transport::FrameStream>(fd, config_.serial_streams), peer);
   }
 }
 

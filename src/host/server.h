@@ -16,7 +16,9 @@ namespace fsout::host {
 struct ServerConfig {
   std::string root_path;
   SessionConfig session;  // root_fd is filled in by the Server
-  bool verbose = false;
+  // Accepted streams are virtio-serial ports behind QEMU's -chardev socket:
+  // they outlive guest modules, so resynchronise instead of closing.
+  bool serial_streams = false;
 };
 
 class Server {

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
@@ -35,9 +36,45 @@ Session::~Session() {
     closing_ = true;
   }
   changed_.notify_all();
-  if (fs_) fs_->cancel_waits();
   for (auto& worker : workers_) worker.join();
+  std::unique_lock lock(mutex_);
+  wait_for_waiters(lock);
   fs_.reset();
+}
+
+void Session::wait_for_waiters(std::unique_lock<std::mutex>& lock) {
+  // A waiter may be about to block when the first interruption arrives:
+  // interrupt again until every one of them has returned.
+  while (waiters_ > 0) {
+    if (fs_) fs_->cancel_waits();
+    changed_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+}
+
+bool Session::is_blocking_lock(const Job& job) const {
+  if (job.header.opcode == uint16_t(Opcode::kSetlk)) {
+    SetlkRequest request;
+    return decode_message(job.payload, request) && request.wait;
+  }
+  if (job.header.opcode == uint16_t(Opcode::kFlock)) {
+    FlockRequest request;
+    return decode_message(job.payload, request) &&
+           !(request.operation & (kFlockNonblock | kFlockUnlock));
+  }
+  return false;
+}
+
+void Session::start_waiter(Job job) {
+  {
+    std::lock_guard lock(mutex_);
+    ++waiters_;
+  }
+  std::thread([this, job = std::move(job)] {
+    dispatch(job);
+    std::lock_guard lock(mutex_);
+    --waiters_;
+    changed_.notify_all();
+  }).detach();  // the session waits for waiters_ to reach zero before it ends
 }
 
 void Session::stop() {
@@ -102,8 +139,8 @@ void Session::run() {
 
 void Session::reset_state() {
   std::unique_lock lock(mutex_);
-  if (fs_) fs_->cancel_waits();
   changed_.wait(lock, [&] { return in_flight_ == 0 || closing_; });
+  wait_for_waiters(lock);
   fs_.reset();
 }
 
@@ -115,7 +152,10 @@ void Session::worker_loop() {
     Job job = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    dispatch(job);
+    if (is_blocking_lock(job))
+      start_waiter(std::move(job));
+    else
+      dispatch(job);
     lock.lock();
     --in_flight_;
     lock.unlock();

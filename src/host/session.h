@@ -44,6 +44,9 @@ class Session {
   };
 
   void worker_loop();
+  bool is_blocking_lock(const Job& job) const;
+  void start_waiter(Job job);
+  void wait_for_waiters(std::unique_lock<std::mutex>& lock);
   void dispatch(const Job& job);
   template <class Request, class Reply, class Call>
   void serve(const Job& job, Call call);
@@ -64,6 +67,11 @@ class Session {
   std::condition_variable changed_;
   std::deque<Job> queue_;
   size_t in_flight_ = 0;
+  // Requests that may block for long (SETLKW, blocking flock) run on threads
+  // of their own and do not count as in flight: otherwise waiters could take
+  // every worker and every slot, and the unlock that frees them would never
+  // be read.
+  size_t waiters_ = 0;
   bool closing_ = false;
   std::vector<std::thread> workers_;
 };

@@ -1,5 +1,6 @@
 #include "transport/address.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
 #include <netdb.h>
@@ -13,6 +14,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 namespace fsout::transport {
@@ -104,8 +106,39 @@ Address parse_address(std::string_view text) {
        "' (use unix, tcp, vsock or serial)");
 }
 
+namespace {
+// /dev/virtio-ports/NAME is a symlink that only udev makes. Without udev
+// (an initramfs, a minimal guest) find the port by its name in sysfs.
+std::string find_virtio_port(const std::string& path) {
+  const std::string prefix = "/dev/virtio-ports/";
+  std::string name = path.rfind(prefix, 0) == 0 ? path.substr(prefix.size()) : std::string();
+  if (name.empty() || name.find('/') != std::string::npos) return path;
+  DIR* dir = opendir("/sys/class/virtio-ports");
+  if (!dir) return path;
+  std::string found = path;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::string port = entry->d_name;
+    FILE* file = fopen(("/sys/class/virtio-ports/" + port + "/name").c_str(), "re");
+    if (!file) continue;
+    char text[256] = {};
+    bool match = fgets(text, sizeof(text), file) != nullptr &&
+                 std::string(text).substr(0, std::string(text).find('\n')) == name;
+    fclose(file);
+    if (match) {
+      found = "/dev/" + port;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+}  // namespace
+
 int open_serial(const std::string& path) {
-  int fd = open(path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  std::string device = path;
+  if (access(device.c_str(), F_OK) != 0) device = find_virtio_port(path);
+  int fd = open(device.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) fail("serial:" + path + ": " + errno_text(errno));
   struct stat st;
   if (fstat(fd, &st) == 0 && !S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) {

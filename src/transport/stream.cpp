@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "protocol/messages.h"
 
@@ -47,13 +49,18 @@ void FrameStream::shutdown() {
   ::shutdown(fd_, SHUT_RDWR);  // harmless on non-sockets (ENOTSOCK)
 }
 
-bool FrameStream::wait_ready(short events, int timeout_ms) {
-  pollfd fds[2] = {{fd_, events, 0}, {wake_fd_, POLLIN, 0}};
+bool FrameStream::wait_writable() {
+  pollfd fds[2] = {{fd_, POLLOUT, 0}, {wake_fd_, POLLIN, 0}};
   for (;;) {
-    int n = poll(fds, 2, timeout_ms);
+    int n = poll(fds, 2, -1);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    if (fds[1].revents) return false;
+    if (n <= 0 || fds[1].revents) return false;
+    if (fds[0].revents & POLLOUT) return true;
+    if (!resync_) return false;  // a socket that hung up
+    // A virtio-serial port reports POLLHUP while no host is connected, and
+    // its writes wait for one: look again shortly instead of spinning.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (stopped_) return false;
     return true;
   }
 }
@@ -165,7 +172,7 @@ bool FrameStream::write_frame(FrameHeader header, std::span<const uint8_t> body,
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        if (!wait_ready(POLLOUT, -1)) return false;
+        if (!wait_writable()) return false;
         continue;
       }
       return false;

@@ -47,7 +47,7 @@ class FrameStream {
  private:
   enum class Fill { kData, kClosed, kStalled };
   Fill fill(bool mid_frame);
-  bool wait_ready(short events, int timeout_ms);
+  bool wait_writable();
 
   int fd_;
   int wake_fd_;  // eventfd written by shutdown()

@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <thread>
 
 #include "client/connection.h"
 #include "host/server.h"
@@ -251,6 +253,70 @@ TEST_F(ServerTest, ReaddirplusPagesThroughABigDirectory) {
   }
   EXPECT_EQ(seen.size(), 3002u);  // with "." and ".."
   EXPECT_GT(pages, 20);           // the 4 KiB budget was honoured
+}
+
+// Blocked lock waits must not take the session's workers: more waiters than
+// workers, and the unlock that frees them still gets through.
+TEST_F(ServerTest, LockWaitersDoNotStallTheSession) {
+  start();
+  write_file(exported("locked"), "data");
+  auto c = connect();
+  auto node = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"locked"}});
+  ASSERT_TRUE(node.ok());
+  auto open_handle = [&] {
+    auto h = c->call<Opcode::kOpen>(OpenRequest{node.value().node, canonical::kOpenRdwr});
+    EXPECT_TRUE(h.ok());
+    return h.value().handle;
+  };
+  HandleId holder = open_handle();
+  Lock whole{kLockWrite, 0, UINT64_MAX, 1};
+  ASSERT_TRUE(c->call<Opcode::kSetlk>(SetlkRequest{holder, /*owner=*/1, whole, 0}).ok());
+  constexpr int kWaiters = 10;  // more than the 4 workers
+  std::vector<std::future<int>> granted;
+  for (int i = 0; i < kWaiters; ++i) {
+    auto promise = std::make_shared<std::promise<int>>();
+    granted.push_back(promise->get_future());
+    Lock read{kLockRead, 0, UINT64_MAX, uint32_t(100 + i)};
+    c->call_async<Opcode::kSetlk>(SetlkRequest{open_handle(), uint64_t(100 + i), read, 1},
+                                  [promise](int error, const Empty&) { promise->set_value(error); });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (auto& g : granted)
+    EXPECT_EQ(g.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  EXPECT_TRUE(c->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok());  // not stalled
+  Lock unlock{kLockUnlock, 0, UINT64_MAX, 1};
+  ASSERT_TRUE(c->call<Opcode::kSetlk>(SetlkRequest{holder, 1, unlock, 0}).ok());
+  for (auto& g : granted) {
+    ASSERT_EQ(g.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_EQ(g.get(), 0);
+  }
+}
+
+// A session that ends while lock requests wait ends cleanly.
+TEST_F(ServerTest, SessionEndInterruptsLockWaiters) {
+  start();
+  write_file(exported("locked"), "data");
+  {
+    auto c = connect();
+    auto node = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"locked"}});
+    ASSERT_TRUE(node.ok());
+    auto a = c->call<Opcode::kOpen>(OpenRequest{node.value().node, canonical::kOpenRdwr});
+    auto b = c->call<Opcode::kOpen>(OpenRequest{node.value().node, canonical::kOpenRdwr});
+    ASSERT_TRUE(a.ok() && b.ok());
+    Lock whole{kLockWrite, 0, UINT64_MAX, 1};
+    ASSERT_TRUE(c->call<Opcode::kSetlk>(SetlkRequest{a.value().handle, 1, whole, 0}).ok());
+    c->call_async<Opcode::kSetlk>(SetlkRequest{b.value().handle, 2, whole, 1},
+                                  [](int, const Empty&) {});
+    c->call_async<Opcode::kFlock>(FlockRequest{a.value().handle, kFlockExclusive},
+                                  [](int, const Empty&) {});
+    c->call_async<Opcode::kFlock>(FlockRequest{b.value().handle, kFlockExclusive},
+                                  [](int, const Empty&) {});
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }  // the guest goes away with requests blocked on the host
+  auto start_time = std::chrono::steady_clock::now();
+  while (server_->session_count() > 0 && std::chrono::steady_clock::now() - start_time < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(server_->session_count(), 0u);
 }
 
 TEST_F(ServerTest, GarbageClosesOnlyThatSession) {

@@ -1,0 +1,67 @@
+#!/bin/sh
+# Runs inside the guest: mounts the host's export over virtio-serial and
+# checks it. Every check prints "FSOUT-VM: PASS name" or "FSOUT-VM: FAIL name";
+# the host (run-vm-test.sh) reads them from the console and checks the rest.
+M=/mnt/host
+PORT=serial:/dev/virtio-ports/fsout
+pass() { echo "FSOUT-VM: PASS $1"; }
+fail() { echo "FSOUT-VM: FAIL $1 $2"; }
+mounted() { grep -q " $M fuse" /proc/mounts; }
+mount_fsout() { fsout-mount -o allow_other,default_permissions "$PORT" "$M"; }
+wait_unmounted() {
+  i=0
+  while mounted && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
+  ! mounted
+}
+
+if mount_fsout && mounted; then pass mount; else fail mount "fsout-mount did not mount"; exit 1; fi
+mkdir -p $M/results
+
+# 1. The syscall battery on the mount (the host compares its transcript).
+mkdir $M/battery
+battery $M/battery >/tmp/transcript.txt 2>/tmp/battery.err && pass battery-ran || fail battery-ran "$(tail -n 2 /tmp/battery.err)"
+rmdir $M/battery
+cp /tmp/transcript.txt $M/results/transcript.txt
+
+# 2. Files written on the host read back right in the guest.
+if (cd $M/fromhost && sha256sum -c SHA256SUMS >/tmp/sums.log 2>&1); then pass host-to-guest
+else fail host-to-guest "$(grep -v OK /tmp/sums.log | head -n 3)"; fi
+
+# 3. Files written in the guest (checksummed here, before they cross) are
+#    checked on the host.
+mkdir -p /tmp/out $M/fromguest
+for size in 0 1 4095 4096 65537 1048576 3000001; do
+  head -c $size /dev/urandom >/tmp/out/f$size
+done
+(cd /tmp/out && sha256sum f* >/tmp/guest-sums.txt)
+cp /tmp/out/f* $M/fromguest/ && cp /tmp/guest-sums.txt $M/results/guest-sums.txt && pass guest-wrote || fail guest-wrote
+
+# 4. fsout-mount restarted on the same open port: stopped cleanly...
+big_sum=$(grep ' big$' $M/fromhost/SHA256SUMS | cut -d' ' -f1)
+big_ok() { [ "$(sha256sum <$M/fromhost/big | cut -d' ' -f1)" = "$big_sum" ]; }
+kill "$(pidof fsout-mount)"
+if wait_unmounted && mount_fsout && big_ok; then pass restart-mount; else fail restart-mount; fi
+
+# ...and killed in the middle of a transfer (leftover bytes on the port).
+cat $M/fromhost/big >/dev/null &
+reader=$!
+sleep 0.3
+kill -9 "$(pidof fsout-mount)"
+kill -9 $reader 2>/dev/null
+wait $reader 2>/dev/null
+umount -l $M 2>/dev/null
+if mount_fsout && big_ok; then pass crash-mount; else fail crash-mount; fi
+
+# 5. The host side restarts: fsoutd is stopped and started again by the
+#    host, QEMU reconnects its chardev, the guest mounts again.
+echo ready >$M/results/host-restart-ready
+if wait_unmounted; then pass host-gone-unmounts; else fail host-gone-unmounts "still mounted"; umount -l $M; fi
+ok=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  if mount_fsout 2>/tmp/remount.err; then ok=1; break; fi
+  sleep 1
+done
+if [ $ok = 1 ] && [ -e $M/results/host-restarted ] && echo after >$M/results/after-host-restart; then
+  pass host-restart
+else fail host-restart "$(cat /tmp/remount.err)"; fi
+umount $M
