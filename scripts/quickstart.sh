@@ -35,7 +35,9 @@ mkdir -p "$demo/export" "$demo/mnt"
 mkdir -p "$demo/export/docs"
 cp README.md docs/*.md "$demo/export/docs/"
 
-build/fsoutd --listen "unix:$socket" "$demo/export" 2>"$demo/fsoutd.log" &
+# In its own session, detached from this terminal: it keeps serving after
+# the script (and the shell) ends.
+setsid build/fsoutd --listen "unix:$socket" "$demo/export" </dev/null >"$demo/fsoutd.log" 2>&1 &
 echo $! >"$demo/fsoutd.pid"
 for _ in $(seq 50); do [[ -S $socket ]] && break; sleep 0.1; done
 build/fsout-mount "unix:$socket" "$demo/mnt"
