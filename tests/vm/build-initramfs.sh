@@ -2,9 +2,11 @@
 # Builds the guest's initramfs: busybox, fsout-mount with the shared
 # libraries ldd names, the static test helper, the kernel modules the guest
 # needs (dependencies first) and the init script.
-# Usage: build-initramfs.sh KERNEL_DIR FSOUT_MOUNT BATTERY GUEST_SCRIPT OUTPUT
+# Usage: build-initramfs.sh KERNEL_DIR FSOUT_MOUNT BATTERY GUEST_SCRIPT OUTPUT [EXTRA_BINARY...]
 set -euo pipefail
 kernel=$1 fsout_mount=$2 battery=$3 guest_script=$4 output=$5
+shift 5
+extras=("$@")  # more static programs for /bin
 here=$(cd "$(dirname "$0")" && pwd)
 busybox=/bin/busybox  # from busybox-static: the guest has no libraries for it
 [[ -x $busybox ]] && ! ldd "$busybox" >/dev/null 2>&1 ||
@@ -15,6 +17,7 @@ mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,mnt/host,modules,etc}
 cp "$busybox" "$root/bin/busybox"
 cp "$fsout_mount" "$root/bin/fsout-mount"
 cp "$battery" "$root/bin/battery"
+for extra in "${extras[@]}"; do cp "$extra" "$root/bin/"; done
 # The dynamic loader and every library fsout-mount needs, at the same paths.
 for lib in $(ldd "$fsout_mount" | grep -o '/[^ ]*'); do
   mkdir -p "$root$(dirname "$lib")"
