@@ -74,7 +74,9 @@ mount_fs() {
       mkfifo "$work/to-server$index" "$work/to-client$index"
       /usr/lib/openssh/sftp-server <"$work/to-server$index" >"$work/to-client$index" &
       FS_PIDS=($!)
-      sshfs -f -o passive localhost:"$source" "$MNT" <"$work/to-client$index" >"$work/to-server$index" 2>>"$work/sshfs.log" &
+      # Open order matters with fifos: write end of to-server first, as
+      # sftp-server opens its read end first.
+      sshfs -f -o passive localhost:"$source" "$MNT" >"$work/to-server$index" <"$work/to-client$index" 2>>"$work/sshfs.log" &
       FS_PIDS+=($!) ;;
     fsout)
       if [[ ! -S $work/fsout.sock ]]; then
@@ -108,7 +110,8 @@ timed() {  # fs step command...: records seconds and the file system's CPU secon
   local cpu_before start
   cpu_before=$(cpu_seconds "${FS_PIDS[@]}")
   start=$(now)
-  "$@" >/dev/null 2>&1
+  # grep finds nothing on purpose (exit 1); other failures show in the log
+  "$@" >/dev/null 2>>"$work/steps.log" || [[ $step == grep-r ]] || echo "$fs $step failed" >&2
   record "$fs" "$step" "$(elapsed "$start")" s
   record "$fs" "cpu:$step" "$(echo "$(cpu_seconds "${FS_PIDS[@]}") - $cpu_before" | bc -l)" s
 }

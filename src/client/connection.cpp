@@ -109,11 +109,15 @@ void Connection::send(Opcode opcode, std::span<const uint8_t> body, std::span<co
                       Handler handler) {
   uint64_t id = next_id_++;
   if (handler) {
-    std::lock_guard lock(pending_mutex_);
-    if (!broken_) pending_.emplace(id, handler);
+    std::unique_lock lock(pending_mutex_);
+    if (broken_) {
+      lock.unlock();
+      handler(kNotConnected, {});  // every request gets exactly one answer
+      return;
+    }
+    pending_.emplace(id, handler);
   }
-  bool sent = !broken_ && stream_->write_frame({FrameKind::kRequest, uint16_t(opcode), id, 0},
-                                               body, tail);
+  bool sent = stream_->write_frame({FrameKind::kRequest, uint16_t(opcode), id, 0}, body, tail);
   if (!sent && handler) {
     std::unique_lock lock(pending_mutex_);
     auto it = pending_.find(id);
@@ -144,7 +148,12 @@ void Connection::reader_loop() {
     uint32_t status = load_le32(payload.data());
     handler(status, std::span<const uint8_t>(payload).subspan(4));
   }
-  broken_ = true;
+  {
+    // Under the lock: a send() either registered before this (and is failed
+    // below) or sees broken_ and answers itself.
+    std::lock_guard lock(pending_mutex_);
+    broken_ = true;
+  }
   fail_all();
   if (disconnect_callback_) disconnect_callback_();
 }

@@ -377,9 +377,9 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_
         std::vector<char> buffer(size);
         size_t used = 0;
         ForgetRequest unused;  // entries the kernel will not see: their lookups are returned
+        bool full = false;     // once one entry does not fit, none after it may go in
         for (const auto& item : r.entries) {
-          bool fits = unused.items.empty();
-          if (fits) {
+          if (!full) {
             fuse_entry_param param{};
             if (item.entry.node.value) {
               param = to_entry(guest, item.entry);
@@ -394,6 +394,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_
               used += need;
               continue;
             }
+            full = true;
           }
           if (item.entry.node.value) unused.items.push_back({item.entry.node, 1});
         }

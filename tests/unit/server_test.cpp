@@ -319,6 +319,17 @@ TEST_F(ServerTest, SessionEndInterruptsLockWaiters) {
   EXPECT_EQ(server_->session_count(), 0u);
 }
 
+// Once the host is gone every request is answered at once, never left hanging.
+TEST_F(ServerTest, RequestsAfterTheHostLeftFailFast) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok());
+  server_->stop();
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(c->call<Opcode::kStatfs>(NodeRequest{kRootNode}).error(), ENOTCONN);
+  EXPECT_FALSE(c->connected());
+}
+
 TEST_F(ServerTest, GarbageClosesOnlyThatSession) {
   start();
   auto good = connect();
