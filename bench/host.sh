@@ -147,7 +147,7 @@ run_round() {
       for jobs in 1 4; do
         iops=$(fio --name=b --directory="$dir/fio" --rw=$rw --bs=4k --size=64m --runtime=3 --time_based \
           --ioengine=$engine --iodepth=8 --numjobs=$jobs --group_reporting --minimal 2>/dev/null |
-          awk -F';' '{ print $8 + $49 }')
+          awk -F';' '$1 == "3" { print $8 + $49 }' | tail -n 1)
         record "$fs" "fio-$rw-$engine-j$jobs" "${iops:-0}" IOPS
       done
     done

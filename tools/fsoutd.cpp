@@ -55,13 +55,23 @@ T number(const char* option, const char* text, T min, T max) {
   return value;
 }
 
-// Every node holds an fd: allow as many as the hard limit does.
+// Every node holds an fd, in every session: allow as many as the system
+// lets this process have (root may raise the hard limit up to fs.nr_open).
 void raise_fd_limit() {
   rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  rlim_t wanted = 1 << 20;
+  if (FILE* file = std::fopen("/proc/sys/fs/nr_open", "re")) {
+    unsigned long value = 0;
+    if (std::fscanf(file, "%lu", &value) == 1 && value > 0) wanted = value;
+    std::fclose(file);
   }
+  if (limit.rlim_max < wanted) {
+    rlimit raised{wanted, wanted};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return;
+  }
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 }  // namespace
