@@ -261,8 +261,8 @@ class Passthrough final : public FileSystem {
     int fd = confine::open_beneath(parent->fd, r.name.value, flags, mode);
     if (fd < 0) return Errno{-fd};
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      int error = S_ISREG(st.st_mode) ? errno : EISDIR;
+    int error = fstat(fd, &st) != 0 ? errno : S_ISREG(st.st_mode) ? 0 : EISDIR;
+    if (error) {
       close(fd);
       return Errno{error};
     }
