@@ -55,13 +55,20 @@ T check(fsout::Result<T> result, const std::string& what) {
 
 char type_letter(uint32_t mode) {
   switch (mode & canon::kModeTypeMask) {
-    case canon::kModeDirectory: return 'd';
-    case canon::kModeSymlink: return 'l';
-    case canon::kModeFifo: return 'p';
-    case canon::kModeSocket: return 's';
-    case canon::kModeCharDevice: return 'c';
-    case canon::kModeBlockDevice: return 'b';
-    default: return '-';
+    case canon::kModeDirectory:
+      return 'd';
+    case canon::kModeSymlink:
+      return 'l';
+    case canon::kModeFifo:
+      return 'p';
+    case canon::kModeSocket:
+      return 's';
+    case canon::kModeCharDevice:
+      return 'c';
+    case canon::kModeBlockDevice:
+      return 'b';
+    default:
+      return '-';
   }
 }
 
@@ -105,7 +112,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (args[0] == "--protocol-version" && args.size() > 1) {
-      options.min_version = options.max_version = uint32_t(std::strtoul(args[1].c_str(), nullptr, 10));
+      options.min_version = options.max_version =
+          uint32_t(std::strtoul(args[1].c_str(), nullptr, 10));
       args.erase(args.begin(), args.begin() + 2);
       continue;
     }
@@ -137,11 +145,11 @@ int main(int argc, char** argv) {
                   e.attr.uid, e.attr.gid, (unsigned long long)e.attr.size, e.name.c_str());
   } else if (command == "stat") {
     auto a = check(client->stat(rest[0]), rest[0]);
-    std::printf("path: %s\nmode: %s (%04o)\ninode: %llu\nlinks: %u\nuid: %u\ngid: %u\nsize: %llu\n"
-                "blocks: %llu\n",
-                rest[0].c_str(), mode_text(a.mode).c_str(), a.mode & 07777,
-                (unsigned long long)a.inode, a.nlink, a.uid, a.gid, (unsigned long long)a.size,
-                (unsigned long long)a.blocks);
+    std::printf(
+        "path: %s\nmode: %s (%04o)\ninode: %llu\nlinks: %u\nuid: %u\ngid: %u\nsize: %llu\n"
+        "blocks: %llu\n",
+        rest[0].c_str(), mode_text(a.mode).c_str(), a.mode & 07777, (unsigned long long)a.inode,
+        a.nlink, a.uid, a.gid, (unsigned long long)a.size, (unsigned long long)a.blocks);
     print_time("atime", a.atime);
     print_time("mtime", a.mtime);
     print_time("ctime", a.ctime);
@@ -189,8 +197,8 @@ int main(int argc, char** argv) {
   } else if (command == "df") {
     auto s = check(client->statfs(), "df");
     unsigned long long unit = s.fragment_size ? s.fragment_size : s.block_size;
-    std::printf("%-12s %14s %14s %14s %10s %10s\n", "export", "size", "used", "available",
-                "inodes", "free");
+    std::printf("%-12s %14s %14s %14s %10s %10s\n", "export", "size", "used", "available", "inodes",
+                "free");
     std::printf("%-12s %14llu %14llu %14llu %10llu %10llu\n", "/",
                 (unsigned long long)(s.blocks * unit),
                 (unsigned long long)((s.blocks - s.blocks_free) * unit),

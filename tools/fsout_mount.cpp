@@ -47,7 +47,8 @@ struct Config {
   int positional = 0;
 };
 
-#define CONFIG_OPTION(template_text, field) {template_text, offsetof(Config, field), 1}
+#define CONFIG_OPTION(template_text, field) \
+  { template_text, offsetof(Config, field), 1 }
 const fuse_opt kOptions[] = {CONFIG_OPTION("cache=%s", cache),
                              CONFIG_OPTION("export=%s", export_name),
                              CONFIG_OPTION("entry_timeout=%lf", entry_timeout),
@@ -122,7 +123,8 @@ int main(int argc, char** argv) {
     if (config.show_help)
       std::fputs(kUsage, stdout);
     else
-      std::printf("fsout-mount %s (protocol %u, libfuse %s)\n", FSOUT_VERSION, 1u, fuse_pkgversion());
+      std::printf("fsout-mount %s (protocol %u, libfuse %s)\n", FSOUT_VERSION, 1u,
+                  fuse_pkgversion());
     fuse_opt_free_args(&args);
     free_config(config);
     return 0;
@@ -133,7 +135,8 @@ int main(int argc, char** argv) {
   struct stat st;
   if (stat(config.mountpoint, &st) != 0)
     die(std::string("mountpoint ") + config.mountpoint + ": " + std::strerror(errno));
-  if (!S_ISDIR(st.st_mode)) die(std::string("mountpoint ") + config.mountpoint + ": not a directory");
+  if (!S_ISDIR(st.st_mode))
+    die(std::string("mountpoint ") + config.mountpoint + ": not a directory");
   fuse_cmdline_opts cmdline{};
   if (fuse_parse_cmdline(&args, &cmdline) != 0)
     die(last_fuse_message.empty() ? "bad arguments (see --help)" : last_fuse_message);

@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-
 #include <unistd.h>
 
 #include <charconv>
@@ -77,8 +76,17 @@ void raise_fd_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  enum { kListen = 256, kReadOnly, kSerialStreams, kThreads, kMaxMessage, kMaxInFlight, kMaxHandles, kMaxNodes,
-         kExportName };
+  enum {
+    kListen = 256,
+    kReadOnly,
+    kSerialStreams,
+    kThreads,
+    kMaxMessage,
+    kMaxInFlight,
+    kMaxHandles,
+    kMaxNodes,
+    kExportName
+  };
   static const option options[] = {{"listen", required_argument, nullptr, kListen},
                                    {"read-only", no_argument, nullptr, kReadOnly},
                                    {"serial-streams", no_argument, nullptr, kSerialStreams},
@@ -97,10 +105,18 @@ int main(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, "+hV", options, nullptr)) != -1) {
     switch (c) {
-      case kListen: listen.push_back(optarg); break;
-      case kReadOnly: config.session.read_only = true; break;
-      case kSerialStreams: config.serial_streams = true; break;
-      case kThreads: config.session.workers = number("--threads", optarg, 1u, 256u); break;
+      case kListen:
+        listen.push_back(optarg);
+        break;
+      case kReadOnly:
+        config.session.read_only = true;
+        break;
+      case kSerialStreams:
+        config.serial_streams = true;
+        break;
+      case kThreads:
+        config.session.workers = number("--threads", optarg, 1u, 256u);
+        break;
       case kMaxMessage:
         config.session.max_message = number("--max-message", optarg, 65536u, 64u << 20);
         break;
@@ -113,14 +129,21 @@ int main(int argc, char** argv) {
       case kMaxNodes:
         config.session.limits.max_nodes = number<size_t>("--max-nodes", optarg, 16, 1 << 26);
         break;
-      case kExportName: config.session.export_name = optarg; break;
-      case 'h': std::fputs(kUsage, stdout); return 0;
-      case 'V': std::printf("fsoutd %s (protocol %u)\n", FSOUT_VERSION, 1u); return 0;
+      case kExportName:
+        config.session.export_name = optarg;
+        break;
+      case 'h':
+        std::fputs(kUsage, stdout);
+        return 0;
+      case 'V':
+        std::printf("fsoutd %s (protocol %u)\n", FSOUT_VERSION, 1u);
+        return 0;
       default:
         die(std::string("unknown or incomplete option '") + argv[optind - 1] + "' (see --help)");
     }
   }
-  if (optind != argc - 1) die(optind == argc ? "missing DIR (see --help)" : "too many arguments (see --help)");
+  if (optind != argc - 1)
+    die(optind == argc ? "missing DIR (see --help)" : "too many arguments (see --help)");
   if (listen.empty()) die("missing --listen ADDR (see --help)");
   config.root_path = argv[optind];
   struct stat st;

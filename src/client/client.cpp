@@ -108,7 +108,8 @@ Result<uint64_t> Client::read(const std::string& path,
                               const std::function<bool(std::span<const uint8_t>)>& sink) {
   auto file = walk(path);
   if (!file.ok()) return Errno{file.error()};
-  auto opened = connection_->call<Opcode::kOpen>(OpenRequest{file.value().node, canonical::kOpenRdonly});
+  auto opened =
+      connection_->call<Opcode::kOpen>(OpenRequest{file.value().node, canonical::kOpenRdonly});
   if (!opened.ok()) return Errno{opened.error()};
   uint64_t offset = 0;
   int error = 0;

@@ -76,11 +76,13 @@ class Connection {
       send(Op, body, tail, nullptr);
       return;
     }
-    send(Op, body, tail, [done = std::move(done)](uint32_t status, std::span<const uint8_t> in) mutable {
-      Reply reply{};
-      if (status == 0 && !protocol::decode_message(in, reply)) status = uint32_t(canonical::Errno::kProto);
-      done(status == 0 ? 0 : canonical::errno_from_wire(status), reply);
-    });
+    send(Op, body, tail,
+         [done = std::move(done)](uint32_t status, std::span<const uint8_t> in) mutable {
+           Reply reply{};
+           if (status == 0 && !protocol::decode_message(in, reply))
+             status = uint32_t(canonical::Errno::kProto);
+           done(status == 0 ? 0 : canonical::errno_from_wire(status), reply);
+         });
   }
 
   // Typed synchronous call (not for Tail-carrying replies: use call_async).

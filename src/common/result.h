@@ -15,7 +15,7 @@ template <class T>
 class Result {
  public:
   Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit on purpose
-  Result(Errno error) : state_(error) {}          // NOLINT
+  Result(Errno error) : state_(error) {}         // NOLINT
   bool ok() const { return state_.index() == 0; }
   int error() const { return std::get<1>(state_).value; }
   T& value() { return std::get<0>(state_); }

@@ -28,7 +28,7 @@ NodeId node_of(fuse_ino_t ino) { return NodeId{ino}; }
 HandleId handle_of(const fuse_file_info* fi) { return HandleId{fi ? fi->fh : 0}; }
 
 struct stat to_stat(const Attr& a) {
-  struct stat st{};
+  struct stat st {};
   st.st_ino = a.inode;
   st.st_mode = canon::mode_from_wire(a.mode);
   st.st_nlink = a.nlink;
@@ -179,7 +179,8 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   connection(req).call_async<Op::kMkdir>(
-      MkdirRequest{node_of(parent), Name{name}, canon::mode_to_wire(mode | S_IFDIR), caller_of(req)},
+      MkdirRequest{node_of(parent), Name{name}, canon::mode_to_wire(mode | S_IFDIR),
+                   caller_of(req)},
       reply_entry(req));
 }
 
@@ -296,16 +297,17 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     std::lock_guard lock(guest.release_mutex);
     ++guest.releases_in_flight;
   }
-  connection(req).call_async<Op::kRelease>(
-      HandleRequest{handle_of(fi)}, [req, &guest](int error, const Empty&) {
-        fuse_reply_err(req, error);
-        std::vector<std::function<void()>> waiting;
-        {
-          std::lock_guard lock(guest.release_mutex);
-          if (--guest.releases_in_flight == 0) waiting.swap(guest.after_releases);
-        }
-        for (auto& send : waiting) send();
-      });
+  connection(req).call_async<Op::kRelease>(HandleRequest{handle_of(fi)},
+                                           [req, &guest](int error, const Empty&) {
+                                             fuse_reply_err(req, error);
+                                             std::vector<std::function<void()>> waiting;
+                                             {
+                                               std::lock_guard lock(guest.release_mutex);
+                                               if (--guest.releases_in_flight == 0)
+                                                 waiting.swap(guest.after_releases);
+                                             }
+                                             for (auto& send : waiting) send();
+                                           });
 }
 
 // Sends a lock request now, or once the RELEASEs in flight are answered.
@@ -353,7 +355,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file
         std::vector<char> buffer(size);
         size_t used = 0;
         for (const auto& d : r.entries) {
-          struct stat st{};
+          struct stat st {};
           st.st_ino = d.inode;
           st.st_mode = canon::dirent_type_from_wire(d.type) << 12;
           size_t need = fuse_add_direntry(req, buffer.data() + used, size - used,
@@ -419,7 +421,7 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
                                               fuse_reply_err(req, error);
                                               return;
                                             }
-                                            struct statvfs s{};
+                                            struct statvfs s {};
                                             s.f_bsize = r.block_size;
                                             s.f_frsize = r.fragment_size;
                                             s.f_blocks = r.blocks;
@@ -541,33 +543,31 @@ void op_getlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* fl) 
   GetlkRequest request{handle_of(fi), fi->lock_owner, to_lock(fl)};
   after_releases(req, [req, request] {
     connection(req).call_async<Op::kGetlk>(request, [req](int error, const LockReply& r) {
-        if (error) {
-          fuse_reply_err(req, error);
-          return;
-        }
-        struct flock out{};
-        out.l_type = short(canon::lock_type_from_wire(r.lock.type));
-        out.l_whence = SEEK_SET;
-        out.l_start = off_t(r.lock.start);
-        out.l_len = r.lock.end == UINT64_MAX ? 0 : off_t(r.lock.end - r.lock.start + 1);
-        out.l_pid = pid_t(r.lock.pid);
-        fuse_reply_lock(req, &out);
-      });
+      if (error) {
+        fuse_reply_err(req, error);
+        return;
+      }
+      struct flock out {};
+      out.l_type = short(canon::lock_type_from_wire(r.lock.type));
+      out.l_whence = SEEK_SET;
+      out.l_start = off_t(r.lock.start);
+      out.l_len = r.lock.end == UINT64_MAX ? 0 : off_t(r.lock.end - r.lock.start + 1);
+      out.l_pid = pid_t(r.lock.pid);
+      fuse_reply_lock(req, &out);
+    });
   });
 }
 
 void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* fl, int sleep) {
   SetlkRequest request{handle_of(fi), fi->lock_owner, to_lock(fl), uint32_t(sleep != 0)};
-  after_releases(req, [req, request] {
-    connection(req).call_async<Op::kSetlk>(request, reply_empty(req));
-  });
+  after_releases(
+      req, [req, request] { connection(req).call_async<Op::kSetlk>(request, reply_empty(req)); });
 }
 
 void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int operation) {
-  uint32_t wire = ((operation & LOCK_SH) ? kFlockShared : 0) |
-                  ((operation & LOCK_EX) ? kFlockExclusive : 0) |
-                  ((operation & LOCK_UN) ? kFlockUnlock : 0) |
-                  ((operation & LOCK_NB) ? kFlockNonblock : 0);
+  uint32_t wire =
+      ((operation & LOCK_SH) ? kFlockShared : 0) | ((operation & LOCK_EX) ? kFlockExclusive : 0) |
+      ((operation & LOCK_UN) ? kFlockUnlock : 0) | ((operation & LOCK_NB) ? kFlockNonblock : 0);
   after_releases(req, [req, wire, fi_handle = handle_of(fi)] {
     connection(req).call_async<Op::kFlock>(FlockRequest{fi_handle, wire}, reply_empty(req));
   });
@@ -625,9 +625,18 @@ const fuse_lowlevel_ops& fuse_operations() {
 void configure_cache(Guest& guest) {
   double timeout = 0;
   switch (guest.options.cache) {
-    case CacheMode::kNone: timeout = 0; guest.keep_cache = false; break;
-    case CacheMode::kAuto: timeout = 1; guest.keep_cache = false; break;
-    case CacheMode::kAlways: timeout = 3600; guest.keep_cache = true; break;
+    case CacheMode::kNone:
+      timeout = 0;
+      guest.keep_cache = false;
+      break;
+    case CacheMode::kAuto:
+      timeout = 1;
+      guest.keep_cache = false;
+      break;
+    case CacheMode::kAlways:
+      timeout = 3600;
+      guest.keep_cache = true;
+      break;
   }
   guest.entry_timeout = guest.options.entry_timeout >= 0 ? guest.options.entry_timeout : timeout;
   guest.attr_timeout = guest.options.attr_timeout >= 0 ? guest.options.attr_timeout : timeout;

@@ -25,9 +25,9 @@ class FileSystem {
 };
 
 struct Limits {
-  size_t max_nodes = 1u << 20;    // node ids (each holds one O_PATH fd)
-  size_t max_handles = 4096;      // open files and directories
-  size_t max_lock_waiters = 64;   // blocked SETLKW/flock requests
+  size_t max_nodes = 1u << 20;   // node ids (each holds one O_PATH fd)
+  size_t max_handles = 4096;     // open files and directories
+  size_t max_lock_waiters = 64;  // blocked SETLKW/flock requests
 };
 
 // The real back end: performs every operation on the host directory `root_fd`

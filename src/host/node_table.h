@@ -54,7 +54,9 @@ class NodeTable {
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
-    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.inode ^ (uint64_t(k.device) << 40)); }
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()(k.inode ^ (uint64_t(k.device) << 40));
+    }
   };
   std::mutex mutex_;  // leaf lock: nothing else is taken while it is held
   std::unordered_map<uint64_t, NodeRef> by_id_;

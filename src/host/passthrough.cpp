@@ -134,7 +134,7 @@ class Passthrough final : public FileSystem {
     const bool is_link = S_ISLNK(node->type);
     if (r.valid & kSetMode) {
       mode_t mode = canon::mode_from_wire(r.mode) & 07777;
-      int rc = h ? fchmod(h->fd, mode)
+      int rc = h         ? fchmod(h->fd, mode)
                : is_link ? (errno = EOPNOTSUPP, -1)
                          : fchmodat(AT_FDCWD, confine::fd_path(node->fd).c_str(), mode, 0);
       if (rc != 0) return last_error();
@@ -317,8 +317,7 @@ class Passthrough final : public FileSystem {
     size_t done = 0;
     const auto& data = r.data.data;
     while (done < data.size()) {
-      ssize_t n = pwrite(h->fd, data.data() + done, data.size() - done,
-                         off_t(r.offset + done));
+      ssize_t n = pwrite(h->fd, data.data() + done, data.size() - done, off_t(r.offset + done));
       if (n < 0) {
         if (errno == EINTR) continue;
         if (done == 0) return last_error();
@@ -444,8 +443,9 @@ class Passthrough final : public FileSystem {
     if (!node) return Errno{ESTALE};
     struct statvfs s;
     if (fstatvfs(node->fd, &s) != 0) return last_error();
-    return StatfsReply{s.f_blocks, s.f_bfree,  s.f_bavail,         s.f_files,
-                       s.f_ffree,  uint32_t(s.f_bsize), uint32_t(s.f_frsize), uint32_t(s.f_namemax)};
+    return StatfsReply{
+        s.f_blocks, s.f_bfree,           s.f_bavail,           s.f_files,
+        s.f_ffree,  uint32_t(s.f_bsize), uint32_t(s.f_frsize), uint32_t(s.f_namemax)};
   }
 
   Result<Empty> Access(const AccessRequest& r) override {
@@ -674,9 +674,7 @@ class Passthrough final : public FileSystem {
     return Empty{};
   }
 
-  static bool xattr_capable(const Node& node) {
-    return S_ISREG(node.type) || S_ISDIR(node.type);
-  }
+  static bool xattr_capable(const Node& node) { return S_ISREG(node.type) || S_ISDIR(node.type); }
 
   // Walks the directory from r.offset, handing entries to `emit` while their
   // cost fits the budget. `emit` returns false to skip an entry.
@@ -709,7 +707,7 @@ class Passthrough final : public FileSystem {
   }
 
   static struct flock to_flock(const Lock& lock) {
-    struct flock fl{};
+    struct flock fl {};
     fl.l_type = short(canon::lock_type_from_wire(lock.type));
     fl.l_whence = SEEK_SET;
     fl.l_start = off_t(std::min<uint64_t>(lock.start, uint64_t(LLONG_MAX)));
@@ -742,7 +740,7 @@ class Passthrough final : public FileSystem {
     uint32_t pid = 0;
     for (auto& [key, fd] : lock_fds_) {
       if (key.first != node.value) continue;
-      struct flock probe{};
+      struct flock probe {};
       probe.l_type = F_WRLCK;
       probe.l_whence = SEEK_SET;
       // An owner that holds any lock shows it to a probe from another fd;

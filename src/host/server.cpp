@@ -44,7 +44,8 @@ void Server::start() {
     if (fd < 0)
       listener_threads_.emplace_back([this, path = address.path] { serial_loop(path); });
     else
-      listener_threads_.emplace_back([this, fd = fd, text = address.text] { accept_loop(fd, text); });
+      listener_threads_.emplace_back(
+          [this, fd = fd, text = address.text] { accept_loop(fd, text); });
   }
 }
 
@@ -85,7 +86,8 @@ void Server::serial_loop(std::string path) {
     }
     if (fd >= 0) {
       auto stream = std::make_unique<transport::FrameStream>(fd, true);
-      auto session = std::make_unique<Session>(std::move(stream), config_.session, "serial:" + path);
+      auto session =
+          std::make_unique<Session>(std::move(stream), config_.session, "serial:" + path);
       Session* raw = session.get();
       auto running = std::make_shared<Running>();
       running->session = std::move(session);

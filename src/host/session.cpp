@@ -15,7 +15,7 @@ using namespace protocol;
 
 void install_session_signals() {
   signal(SIGPIPE, SIG_IGN);
-  struct sigaction action{};
+  struct sigaction action {};
   action.sa_handler = [](int) {};
   action.sa_flags = 0;  // no SA_RESTART: a blocked fcntl(F_OFD_SETLKW) returns EINTR
   sigemptyset(&action.sa_mask);
@@ -195,8 +195,8 @@ void Session::dispatch(const Job& job) {
   if (faulted_) return;
   FileSystem& fs = *fs_;
   switch (job.header.opcode) {
-#define FSOUT_CASE(number, name, request, reply)                                    \
-  case number:                                                                      \
+#define FSOUT_CASE(number, name, request, reply)                              \
+  case number:                                                                \
     serve<request, reply>(job, [&](const request& r) { return fs.name(r); }); \
     return;
     FSOUT_FILE_OPERATIONS(FSOUT_CASE)

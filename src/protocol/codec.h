@@ -115,7 +115,8 @@ std::span<const uint8_t> encode_reply_deferring_tail(std::vector<uint8_t>& out, 
   return w.tail;
 }
 template <class T>
-std::span<const uint8_t> encode_message_deferring_tail(std::vector<uint8_t>& out, const T& message) {
+std::span<const uint8_t> encode_message_deferring_tail(std::vector<uint8_t>& out,
+                                                       const T& message) {
   Writer w(out);
   w.defer_tail = true;
   encode_value(w, message);

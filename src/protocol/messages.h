@@ -20,13 +20,13 @@ namespace fsout::protocol {
 inline constexpr uint32_t kProtocolVersion = 1;
 // Payload limit both sides accept before HELLO has negotiated one.
 inline constexpr uint32_t kDefaultMaxMessage = (1u << 20) + 4096;
-inline constexpr uint32_t kMaxIoSize = 1u << 20;       // largest READ/WRITE data
-inline constexpr size_t kMaxPathBytes = 4096;          // symlink targets
+inline constexpr uint32_t kMaxIoSize = 1u << 20;  // largest READ/WRITE data
+inline constexpr size_t kMaxPathBytes = 4096;     // symlink targets
 inline constexpr size_t kMaxXattrNameBytes = 255;
 inline constexpr size_t kMaxXattrValueBytes = 65536;
-inline constexpr size_t kMaxTextBytes = 256;           // guest OS, export names
+inline constexpr size_t kMaxTextBytes = 256;  // guest OS, export names
 inline constexpr size_t kMaxForgetBatch = 4096;
-inline constexpr size_t kMaxListItems = 1u << 20;      // directory entries in one reply
+inline constexpr size_t kMaxListItems = 1u << 20;  // directory entries in one reply
 
 // Capability bits negotiated in HELLO (the session uses the intersection).
 inline constexpr uint64_t kCapReaddirplus = 1u << 0;
@@ -36,8 +36,8 @@ inline constexpr uint64_t kCapXattr = 1u << 3;
 inline constexpr uint64_t kCapAllKnown = kCapReaddirplus | kCapPosixLocks | kCapFlock | kCapXattr;
 
 // Declares the fields of a message, in wire order.
-#define FSOUT_FIELDS(...)                                           \
-  auto fields() { return std::tie(__VA_ARGS__); }                   \
+#define FSOUT_FIELDS(...)                         \
+  auto fields() { return std::tie(__VA_ARGS__); } \
   auto fields() const { return std::tie(__VA_ARGS__); }
 
 // Strong id types: a node id is never a handle id.
@@ -388,7 +388,7 @@ struct GetxattrRequest {
   FSOUT_FIELDS(node.value, name, size)
   bool operator==(const GetxattrRequest&) const = default;
 };
-struct XattrReply {  // GETXATTR and LISTXATTR
+struct XattrReply {   // GETXATTR and LISTXATTR
   uint32_t size = 0;  // size of the whole value (or name list)
   XattrValue value;   // empty when the request's size was 0
   FSOUT_FIELDS(size, value)
@@ -490,40 +490,40 @@ struct FlockRequest {
 #define FSOUT_OPERATIONS(X)             \
   X(1, Hello, HelloRequest, HelloReply) \
   FSOUT_FILE_OPERATIONS(X)
-#define FSOUT_FILE_OPERATIONS(X)                             \
-  X(2, Lookup, LookupRequest, EntryReply)                    \
-  X(3, Forget, ForgetRequest, Empty)                         \
-  X(4, Getattr, GetattrRequest, AttrReply)                   \
-  X(5, Setattr, SetattrRequest, AttrReply)                   \
-  X(6, Readlink, NodeRequest, ReadlinkReply)                 \
-  X(7, Symlink, SymlinkRequest, EntryReply)                  \
-  X(8, Mknod, MknodRequest, EntryReply)                      \
-  X(9, Mkdir, MkdirRequest, EntryReply)                      \
-  X(10, Unlink, RemoveRequest, Empty)                        \
-  X(11, Rmdir, RemoveRequest, Empty)                         \
-  X(12, Rename, RenameRequest, Empty)                        \
-  X(13, Link, LinkRequest, EntryReply)                       \
-  X(14, Open, OpenRequest, OpenReply)                        \
-  X(15, Create, CreateRequest, CreateReply)                  \
-  X(16, Read, ReadRequest, DataReply)                        \
-  X(17, Write, WriteRequest, WriteReply)                     \
-  X(18, Flush, FlushRequest, Empty)                          \
-  X(19, Release, HandleRequest, Empty)                       \
-  X(20, Fsync, FsyncRequest, Empty)                          \
-  X(21, Opendir, OpenRequest, OpenReply)                     \
-  X(22, Readdir, ReaddirRequest, ReaddirReply)               \
-  X(23, Readdirplus, ReaddirRequest, ReaddirplusReply)       \
-  X(24, Releasedir, HandleRequest, Empty)                    \
-  X(25, Statfs, NodeRequest, StatfsReply)                    \
-  X(26, Access, AccessRequest, Empty)                        \
-  X(27, Getxattr, GetxattrRequest, XattrReply)               \
-  X(28, Setxattr, SetxattrRequest, Empty)                    \
-  X(29, Listxattr, ListxattrRequest, XattrReply)             \
-  X(30, Removexattr, RemovexattrRequest, Empty)              \
-  X(31, Fallocate, FallocateRequest, Empty)                  \
-  X(32, Lseek, LseekRequest, LseekReply)                     \
-  X(33, Getlk, GetlkRequest, LockReply)                      \
-  X(34, Setlk, SetlkRequest, Empty)                          \
+#define FSOUT_FILE_OPERATIONS(X)                       \
+  X(2, Lookup, LookupRequest, EntryReply)              \
+  X(3, Forget, ForgetRequest, Empty)                   \
+  X(4, Getattr, GetattrRequest, AttrReply)             \
+  X(5, Setattr, SetattrRequest, AttrReply)             \
+  X(6, Readlink, NodeRequest, ReadlinkReply)           \
+  X(7, Symlink, SymlinkRequest, EntryReply)            \
+  X(8, Mknod, MknodRequest, EntryReply)                \
+  X(9, Mkdir, MkdirRequest, EntryReply)                \
+  X(10, Unlink, RemoveRequest, Empty)                  \
+  X(11, Rmdir, RemoveRequest, Empty)                   \
+  X(12, Rename, RenameRequest, Empty)                  \
+  X(13, Link, LinkRequest, EntryReply)                 \
+  X(14, Open, OpenRequest, OpenReply)                  \
+  X(15, Create, CreateRequest, CreateReply)            \
+  X(16, Read, ReadRequest, DataReply)                  \
+  X(17, Write, WriteRequest, WriteReply)               \
+  X(18, Flush, FlushRequest, Empty)                    \
+  X(19, Release, HandleRequest, Empty)                 \
+  X(20, Fsync, FsyncRequest, Empty)                    \
+  X(21, Opendir, OpenRequest, OpenReply)               \
+  X(22, Readdir, ReaddirRequest, ReaddirReply)         \
+  X(23, Readdirplus, ReaddirRequest, ReaddirplusReply) \
+  X(24, Releasedir, HandleRequest, Empty)              \
+  X(25, Statfs, NodeRequest, StatfsReply)              \
+  X(26, Access, AccessRequest, Empty)                  \
+  X(27, Getxattr, GetxattrRequest, XattrReply)         \
+  X(28, Setxattr, SetxattrRequest, Empty)              \
+  X(29, Listxattr, ListxattrRequest, XattrReply)       \
+  X(30, Removexattr, RemovexattrRequest, Empty)        \
+  X(31, Fallocate, FallocateRequest, Empty)            \
+  X(32, Lseek, LseekRequest, LseekReply)               \
+  X(33, Getlk, GetlkRequest, LockReply)                \
+  X(34, Setlk, SetlkRequest, Empty)                    \
   X(35, Flock, FlockRequest, Empty)
 
 enum class Opcode : uint16_t {

@@ -38,9 +38,15 @@ class Writer {
  public:
   explicit Writer(std::vector<uint8_t>& out) : out_(out) {}
   void u8(uint8_t v) { out_.push_back(v); }
-  void u16(uint16_t v) { grow(2, [&](uint8_t* p) { store_le16(p, v); }); }
-  void u32(uint32_t v) { grow(4, [&](uint8_t* p) { store_le32(p, v); }); }
-  void u64(uint64_t v) { grow(8, [&](uint8_t* p) { store_le64(p, v); }); }
+  void u16(uint16_t v) {
+    grow(2, [&](uint8_t* p) { store_le16(p, v); });
+  }
+  void u32(uint32_t v) {
+    grow(4, [&](uint8_t* p) { store_le32(p, v); });
+  }
+  void u64(uint64_t v) {
+    grow(8, [&](uint8_t* p) { store_le64(p, v); });
+  }
   void raw(const void* data, size_t size) {
     const auto* bytes = static_cast<const uint8_t*>(data);
     out_.insert(out_.end(), bytes, bytes + size);
@@ -72,7 +78,10 @@ class Reader {
   explicit Reader(std::span<const uint8_t> in) : data_(in.data()), left_(in.size()) {}
   bool ok() const { return ok_; }
   size_t left() const { return left_; }
-  void fail() { ok_ = false; left_ = 0; }
+  void fail() {
+    ok_ = false;
+    left_ = 0;
+  }
 
   uint8_t u8() { return take(1) ? data_[-1] : 0; }
   uint16_t u16() { return take(2) ? load_le16(data_ - 2) : 0; }

@@ -34,8 +34,7 @@ bool parse_number(std::string_view text, T& out) {
 sockaddr_un unix_address(const Address& address) {
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;
-  if (address.path.size() >= sizeof(sun.sun_path))
-    fail(address.text + ": socket path is too long");
+  if (address.path.size() >= sizeof(sun.sun_path)) fail(address.text + ": socket path is too long");
   std::memcpy(sun.sun_path, address.path.c_str(), address.path.size() + 1);
   return sun;
 }
@@ -237,8 +236,8 @@ int listen_on(const Address& address) {
       temporary.path = address.path + ".tmp" + std::to_string(getpid());
       sockaddr_un bound = unix_address(temporary);
       unlink(temporary.path.c_str());
-      if (bind(fd, reinterpret_cast<sockaddr*>(&bound), sizeof(bound)) != 0 || listen(fd, 64) != 0 ||
-          rename(temporary.path.c_str(), address.path.c_str()) != 0) {
+      if (bind(fd, reinterpret_cast<sockaddr*>(&bound), sizeof(bound)) != 0 ||
+          listen(fd, 64) != 0 || rename(temporary.path.c_str(), address.path.c_str()) != 0) {
         int error = errno;
         close(fd);
         unlink(temporary.path.c_str());

@@ -19,11 +19,11 @@ struct TransportError : std::runtime_error {
 struct Address {
   enum class Kind { kUnix, kTcp, kVsock, kSerial };
   Kind kind = Kind::kUnix;
-  std::string path;  // unix socket or serial device
-  std::string host;  // tcp
-  uint16_t port = 0; // tcp, vsock
-  uint32_t cid = 0;  // vsock
-  std::string text;  // as the user wrote it, for messages
+  std::string path;   // unix socket or serial device
+  std::string host;   // tcp
+  uint16_t port = 0;  // tcp, vsock
+  uint32_t cid = 0;   // vsock
+  std::string text;   // as the user wrote it, for messages
 };
 
 Address parse_address(std::string_view text);  // throws TransportError

@@ -116,8 +116,8 @@ FrameStream::ReadStatus FrameStream::read_frame(FrameHeader& header,
     }
     if (status != protocol::HeaderStatus::kOk) {
       if (!resync_) {
-        fault_ = status == protocol::HeaderStatus::kBadMagic   ? "bad frame magic"
-                 : status == protocol::HeaderStatus::kBadCheck ? "bad frame header check"
+        fault_ = status == protocol::HeaderStatus::kBadMagic    ? "bad frame magic"
+                 : status == protocol::HeaderStatus::kBadCheck  ? "bad frame header check"
                  : status == protocol::HeaderStatus::kBadFormat ? "unknown frame format"
                                                                 : "unknown frame kind";
         return ReadStatus::kFault;
@@ -146,7 +146,8 @@ FrameStream::ReadStatus FrameStream::read_frame(FrameHeader& header,
       begin_ += 1;
       continue;
     }
-    payload.assign(buffer_.data() + begin_ + kFrameHeaderSize, buffer_.data() + begin_ + frame_size);
+    payload.assign(buffer_.data() + begin_ + kFrameHeaderSize,
+                   buffer_.data() + begin_ + frame_size);
     begin_ += frame_size;
     return ReadStatus::kFrame;
   }

@@ -95,10 +95,10 @@ class Confinement : public ::testing::Test {
     auto opened = c.call<Opcode::kOpen>(OpenRequest{node, canonical::kOpenRdonly});
     if (!opened.ok()) return "";
     std::promise<std::string> done;
-    c.call_async<Opcode::kRead>(ReadRequest{opened.value().handle, 0, 4096},
-                                [&](int error, const DataReply& r) {
-                                  done.set_value(error ? "" : std::string(r.data.data.begin(), r.data.data.end()));
-                                });
+    c.call_async<Opcode::kRead>(
+        ReadRequest{opened.value().handle, 0, 4096}, [&](int error, const DataReply& r) {
+          done.set_value(error ? "" : std::string(r.data.data.begin(), r.data.data.end()));
+        });
     std::string content = done.get_future().get();
     c.call<Opcode::kRelease>(HandleRequest{opened.value().handle});
     return content;
@@ -111,8 +111,8 @@ class Confinement : public ::testing::Test {
 // Each crafted name ends its own session; a bystander session goes on.
 TEST_F(Confinement, PathNamesEndTheSessionAndTouchNothing) {
   auto bystander = connect();
-  const std::vector<std::string> names = {"..", "../outside/secret", "a/b", "/etc/passwd", ".",
-                                          std::string("x\0y", 3), ""};
+  const std::vector<std::string> names = {"..", "../outside/secret",    "a/b", "/etc/passwd",
+                                          ".",  std::string("x\0y", 3), ""};
   for (const auto& name : names) {
     SCOPED_TRACE("name '" + name + "'");
     {
@@ -122,23 +122,25 @@ TEST_F(Confinement, PathNamesEndTheSessionAndTouchNothing) {
     }
     {
       auto c = connect();
-      EXPECT_EQ(c->call<Opcode::kCreate>(CreateRequest{kRootNode, Name{name},
-                                                       canonical::kOpenWronly | canonical::kOpenCreat,
-                                                       canonical::kModeRegular | 0644, {}})
-                    .error(),
-                ENOTCONN);
+      EXPECT_EQ(
+          c->call<Opcode::kCreate>(CreateRequest{kRootNode,
+                                                 Name{name},
+                                                 canonical::kOpenWronly | canonical::kOpenCreat,
+                                                 canonical::kModeRegular | 0644,
+                                                 {}})
+              .error(),
+          ENOTCONN);
     }
     {
       auto c = connect();
-      EXPECT_EQ(c->call<Opcode::kRename>(
-                     RenameRequest{kRootNode, Name{"x"}, kRootNode, Name{name}, 0})
-                    .error(),
-                ENOTCONN);
+      EXPECT_EQ(
+          c->call<Opcode::kRename>(RenameRequest{kRootNode, Name{"x"}, kRootNode, Name{name}, 0})
+              .error(),
+          ENOTCONN);
     }
     {
       auto c = connect();
-      EXPECT_EQ(c->call<Opcode::kSymlink>(
-                     SymlinkRequest{kRootNode, Name{name}, PathText{"/"}, {}})
+      EXPECT_EQ(c->call<Opcode::kSymlink>(SymlinkRequest{kRootNode, Name{name}, PathText{"/"}, {}})
                     .error(),
                 ENOTCONN);
     }
@@ -153,7 +155,8 @@ TEST_F(Confinement, IdsNeverIssuedAreRefused) {
     SCOPED_TRACE(id);
     EXPECT_EQ(c->call<Opcode::kGetattr>(GetattrRequest{NodeId{id}, {}}).error(), ESTALE);
     EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{NodeId{id}, Name{"secret"}}).error(), ESTALE);
-    EXPECT_EQ(c->call<Opcode::kMkdir>(MkdirRequest{NodeId{id}, Name{"d"}, 0755, {}}).error(), ESTALE);
+    EXPECT_EQ(c->call<Opcode::kMkdir>(MkdirRequest{NodeId{id}, Name{"d"}, 0755, {}}).error(),
+              ESTALE);
     EXPECT_EQ(c->call<Opcode::kRead>(ReadRequest{HandleId{id}, 0, 100}).error(), EBADF);
     EXPECT_EQ(c->call<Opcode::kWrite>(WriteRequest{HandleId{id}, 0, {}}).error(), EBADF);
     EXPECT_EQ(c->call<Opcode::kReaddir>(ReaddirRequest{HandleId{id}, 0, 4096}).error(), EBADF);
@@ -192,11 +195,16 @@ TEST_F(Confinement, SymlinksToTheOutsideAreNeverFollowed) {
     chmod.valid = kSetMode;
     chmod.mode = 0777;
     EXPECT_FALSE(c->call<Opcode::kSetattr>(chmod).ok());
-    EXPECT_FALSE(c->call<Opcode::kSetxattr>(SetxattrRequest{node, XattrName{"user.x"}, XattrValue{"v"}, 0}).ok());
+    EXPECT_FALSE(
+        c->call<Opcode::kSetxattr>(SetxattrRequest{node, XattrName{"user.x"}, XattrValue{"v"}, 0})
+            .ok());
     // Creating through the link's name opens nothing behind it.
-    auto created = c->call<Opcode::kCreate>(CreateRequest{
-        kRootNode, Name{name}, canonical::kOpenWronly | canonical::kOpenCreat | canonical::kOpenTrunc,
-        canonical::kModeRegular | 0644, {}});
+    auto created = c->call<Opcode::kCreate>(
+        CreateRequest{kRootNode,
+                      Name{name},
+                      canonical::kOpenWronly | canonical::kOpenCreat | canonical::kOpenTrunc,
+                      canonical::kModeRegular | 0644,
+                      {}});
     EXPECT_FALSE(created.ok());
   }
   EXPECT_FALSE(fs::exists(root_ + "/outside/new"));
@@ -214,18 +222,23 @@ TEST_F(Confinement, DirectoryReplacedBySymlinkBetweenCalls) {
   ASSERT_TRUE(d.ok());
   fs::rename(in_export("d"), in_export("d.moved"));
   fs::create_symlink(root_ + "/outside", in_export("d"));
-  EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{d.value().node, Name{"secret"}}).error(), ENOENT);
+  EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{d.value().node, Name{"secret"}}).error(),
+            ENOENT);
   auto inside = c->call<Opcode::kLookup>(LookupRequest{d.value().node, Name{"inside"}});
   ASSERT_TRUE(inside.ok());
   EXPECT_EQ(read_node(*c, inside.value().node), "inside");
-  auto created = c->call<Opcode::kCreate>(CreateRequest{
-      d.value().node, Name{"secret"}, canonical::kOpenWronly | canonical::kOpenCreat,
-      canonical::kModeRegular | 0644, {}});
+  auto created =
+      c->call<Opcode::kCreate>(CreateRequest{d.value().node,
+                                             Name{"secret"},
+                                             canonical::kOpenWronly | canonical::kOpenCreat,
+                                             canonical::kModeRegular | 0644,
+                                             {}});
   EXPECT_TRUE(created.ok());  // lands in the moved directory, inside the export
   EXPECT_TRUE(fs::exists(in_export("d.moved/secret")));
   auto link = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"d"}});
   ASSERT_TRUE(link.ok());
-  EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{link.value().node, Name{"secret"}}).error(), ENOTDIR);
+  EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{link.value().node, Name{"secret"}}).error(),
+            ENOTDIR);
 }
 
 // The same swap, racing: a host thread flips a name between a directory and
@@ -291,8 +304,8 @@ TEST_F(Confinement, GarbageSessionIsClosedOthersGoOn) {
   EXPECT_EQ(n, 0);  // closed by the host, with nothing sent back
   close(fd);
   EXPECT_TRUE(good->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok());
-  auto entry = good->call<Opcode::kMkdir>(MkdirRequest{kRootNode, Name{"still-here"},
-                                                       canonical::kModeDirectory | 0755, {}});
+  auto entry = good->call<Opcode::kMkdir>(
+      MkdirRequest{kRootNode, Name{"still-here"}, canonical::kModeDirectory | 0755, {}});
   EXPECT_TRUE(entry.ok());
   EXPECT_TRUE(fs::is_directory(in_export("still-here")));
 }

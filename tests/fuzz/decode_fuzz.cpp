@@ -22,18 +22,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint16_t opcode = uint16_t(1 + data[0] % 35);
   auto body = input.subspan(1);
   switch (opcode) {
-#define FSOUT_FUZZ(number, name, request, reply) \
-  case number: {                                 \
-    request q;                                   \
-    if (decode_message(body, q)) {               \
-      std::vector<uint8_t> again;                \
-      encode_message(again, q);                  \
-      request twice;                             \
+#define FSOUT_FUZZ(number, name, request, reply)                            \
+  case number: {                                                            \
+    request q;                                                              \
+    if (decode_message(body, q)) {                                          \
+      std::vector<uint8_t> again;                                           \
+      encode_message(again, q);                                             \
+      request twice;                                                        \
       if (!decode_message(again, twice) || !(twice == q)) __builtin_trap(); \
-    }                                            \
-    reply p;                                     \
-    (void)decode_reply(body, p);                 \
-    break;                                       \
+    }                                                                       \
+    reply p;                                                                \
+    (void)decode_reply(body, p);                                            \
+    break;                                                                  \
   }
     FSOUT_OPERATIONS(FSOUT_FUZZ)
 #undef FSOUT_FUZZ

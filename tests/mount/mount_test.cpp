@@ -118,7 +118,8 @@ bool is_mounted(const std::string& path) {
 
 template <class Predicate>
 bool wait_until(Predicate ready, std::chrono::milliseconds limit = 10s) {
-  for (auto start = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - start < limit;) {
+  for (auto start = std::chrono::steady_clock::now();
+       std::chrono::steady_clock::now() - start < limit;) {
     if (ready()) return true;
     std::this_thread::sleep_for(20ms);
   }
@@ -145,20 +146,21 @@ std::string make_temp_dir() {
 // fsoutd serving <tmp>/export, fsout-mount mounting it on <tmp>/mnt.
 class MountedExport {
  public:
-  MountedExport(const std::string& transport, const std::string& mount_options) : root_(make_temp_dir()) {
+  MountedExport(const std::string& transport, const std::string& mount_options)
+      : root_(make_temp_dir()) {
     fs::create_directory(export_dir());
     fs::create_directory(mount_dir());
     address_ = transport == "tcp" ? "tcp:127.0.0.1:" + std::to_string(free_tcp_port())
                                   : "unix:" + root_ + "/sock";
     daemon_ = std::make_unique<Background>(
-        std::vector<std::string>{FSOUTD_PATH, "--listen", address_, export_dir()}, root_ + "/fsoutd.log");
-    bool listening = wait_until([&] {
-      return run({FSOUT_PATH, address_, "df"}, 10).status == 0;
-    });
+        std::vector<std::string>{FSOUTD_PATH, "--listen", address_, export_dir()},
+        root_ + "/fsoutd.log");
+    bool listening = wait_until([&] { return run({FSOUT_PATH, address_, "df"}, 10).status == 0; });
     EXPECT_TRUE(listening) << "fsoutd did not come up";
-    mount_ = std::make_unique<Background>(
-        std::vector<std::string>{FSOUT_MOUNT_PATH, "-f", "-o", mount_options, address_, mount_dir()},
-        root_ + "/mount.log");
+    mount_ =
+        std::make_unique<Background>(std::vector<std::string>{FSOUT_MOUNT_PATH, "-f", "-o",
+                                                              mount_options, address_, mount_dir()},
+                                     root_ + "/mount.log");
     mounted_ = wait_until([&] { return is_mounted(mount_dir()); });
     EXPECT_TRUE(mounted_) << "fsout-mount did not mount: " << log("mount.log");
   }
@@ -213,7 +215,8 @@ void expect_same_transcript(const std::string& native, const std::string& mounte
   for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
     std::string left = i < a.size() ? a[i] : "<missing>", right = i < b.size() ? b[i] : "<missing>";
     if (left != right && ++differences <= 30)
-      ADD_FAILURE() << "line " << i + 1 << "\n  plain directory: " << left << "\n  fsout mount:     " << right;
+      ADD_FAILURE() << "line " << i + 1 << "\n  plain directory: " << left
+                    << "\n  fsout mount:     " << right;
   }
   EXPECT_EQ(differences, 0u);
 }
@@ -243,7 +246,9 @@ INSTANTIATE_TEST_SUITE_P(Mount, Differential,
                          ::testing::Values(Variant{"unix", "auto"}, Variant{"tcp", "auto"},
                                            Variant{"unix", "none"}, Variant{"unix", "always"},
                                            Variant{"tcp", "none"}),
-                         [](const auto& info) { return info.param.transport + "_" + info.param.cache; });
+                         [](const auto& info) {
+                           return info.param.transport + "_" + info.param.cache;
+                         });
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -296,7 +301,8 @@ TEST(Mount, HostExitEndsTheMount) {
   fs::create_directory(root + "/mnt");
   std::string address = "unix:" + root + "/sock";
   auto daemon = std::make_unique<Background>(
-      std::vector<std::string>{FSOUTD_PATH, "--listen", address, root + "/export"}, root + "/fsoutd.log");
+      std::vector<std::string>{FSOUTD_PATH, "--listen", address, root + "/export"},
+      root + "/fsoutd.log");
   ASSERT_TRUE(wait_until([&] { return run({FSOUT_PATH, address, "df"}, 10).status == 0; }));
   Background mount({FSOUT_MOUNT_PATH, "-f", address, root + "/mnt"}, root + "/mount.log");
   ASSERT_TRUE(wait_until([&] { return is_mounted(root + "/mnt"); }));

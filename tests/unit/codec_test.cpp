@@ -1,10 +1,11 @@
 // Codec: every message of the operation list round-trips, and malformed
 // input (truncated, oversized, bad names, trailing bytes, garbage) is refused.
+#include "protocol/codec.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "protocol/codec.h"
 #include "protocol/frame.h"
 
 namespace fsout::protocol {
@@ -21,7 +22,8 @@ struct Filler {
     } else if constexpr (std::is_same_v<T, Name>) {
       v.value = "name-" + std::to_string(counter++);
     } else if constexpr (IsBounded<T>::value) {
-      v.value = std::string(std::min<size_t>(IsBounded<T>::kLimit, 7 + counter % 5), 'a' + counter % 26);
+      v.value =
+          std::string(std::min<size_t>(IsBounded<T>::kLimit, 7 + counter % 5), 'a' + counter % 26);
       ++counter;
     } else if constexpr (std::is_same_v<T, Tail>) {
       static const uint8_t kData[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
@@ -79,8 +81,8 @@ TEST(Codec, EveryOperationRoundTrips) {
 
 TEST(Codec, OpcodesAreNamedAndUnique) {
   std::set<std::string> names;
-#define FSOUT_NAMES(number, name, request, reply)   \
-  EXPECT_STREQ(opcode_name(number), #name);         \
+#define FSOUT_NAMES(number, name, request, reply) \
+  EXPECT_STREQ(opcode_name(number), #name);       \
   EXPECT_TRUE(names.insert(#name).second) << #name;
   FSOUT_OPERATIONS(FSOUT_NAMES)
 #undef FSOUT_NAMES
@@ -113,9 +115,9 @@ TEST(Codec, NamesThatAreNotOneComponentAreRefused) {
   EXPECT_EQ(request.name.value, "file.txt");
   EXPECT_TRUE(decode_message(lookup_with_name("..."), request));
   EXPECT_TRUE(decode_message(lookup_with_name(std::string(1024, 'x')), request));
-  for (std::string bad : {std::string(""), std::string("."), std::string(".."),
-                          std::string("a/b"), std::string("/"), std::string("../etc"),
-                          std::string("x\0y", 3), std::string(1025, 'x')})
+  for (std::string bad :
+       {std::string(""), std::string("."), std::string(".."), std::string("a/b"), std::string("/"),
+        std::string("../etc"), std::string("x\0y", 3), std::string(1025, 'x')})
     EXPECT_FALSE(decode_message(lookup_with_name(bad), request)) << "'" << bad << "'";
 }
 

@@ -1,5 +1,7 @@
 // The host served in-process: a Server on one end of a socketpair (or a pty
 // for serial), libfsout's Connection on the other.
+#include "host/server.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pty.h>
@@ -13,7 +15,6 @@
 #include <thread>
 
 #include "client/connection.h"
-#include "host/server.h"
 
 namespace fsout {
 namespace {
@@ -69,13 +70,12 @@ std::string read_all(Connection& c, HandleId handle) {
   std::string content;
   for (uint64_t offset = 0;;) {
     std::promise<size_t> done;
-    c.call_async<Opcode::kRead>(ReadRequest{handle, offset, 1 << 20},
-                                [&](int error, const DataReply& r) {
-                                  EXPECT_EQ(error, 0);
-                                  content.append(reinterpret_cast<const char*>(r.data.data.data()),
-                                                 r.data.data.size());
-                                  done.set_value(r.data.data.size());
-                                });
+    c.call_async<Opcode::kRead>(
+        ReadRequest{handle, offset, 1 << 20}, [&](int error, const DataReply& r) {
+          EXPECT_EQ(error, 0);
+          content.append(reinterpret_cast<const char*>(r.data.data.data()), r.data.data.size());
+          done.set_value(r.data.data.size());
+        });
     size_t got = done.get_future().get();
     if (got == 0) return content;
     offset += got;
@@ -86,8 +86,12 @@ TEST_F(ServerTest, FileLifecycle) {
   start();
   auto c = connect();
   EXPECT_EQ(c->hello().root, kRootNode);
-  auto created = c->call<Opcode::kCreate>(CreateRequest{
-      kRootNode, Name{"f"}, canonical::kOpenRdwr | canonical::kOpenCreat, canonical::kModeRegular | 0640, {}});
+  auto created =
+      c->call<Opcode::kCreate>(CreateRequest{kRootNode,
+                                             Name{"f"},
+                                             canonical::kOpenRdwr | canonical::kOpenCreat,
+                                             canonical::kModeRegular | 0640,
+                                             {}});
   ASSERT_TRUE(created.ok()) << created.error();
   HandleId h = created.value().handle;
   std::string data(3 << 20, 'q');
@@ -112,7 +116,8 @@ TEST_F(ServerTest, FileLifecycle) {
   EXPECT_EQ(entry.value().node, created.value().entry.node);  // same inode, same id
   EXPECT_EQ(entry.value().attr.inode, st.st_ino);
 
-  auto renamed = c->call<Opcode::kRename>(RenameRequest{kRootNode, Name{"f"}, kRootNode, Name{"g"}, 0});
+  auto renamed =
+      c->call<Opcode::kRename>(RenameRequest{kRootNode, Name{"f"}, kRootNode, Name{"g"}, 0});
   EXPECT_TRUE(renamed.ok());
   EXPECT_TRUE(fs::exists(exported("g")));
   auto removed = c->call<Opcode::kUnlink>(RemoveRequest{kRootNode, Name{"g"}});
@@ -143,7 +148,8 @@ TEST_F(ServerTest, LookupCountsAndForget) {
   ASSERT_TRUE(again.ok());
   EXPECT_GT(again.value().node.value, id.value);  // ids are never reused
   // The root is never forgotten.
-  c->call_async<Opcode::kForget>(ForgetRequest{{ForgetItem{kRootNode, 100}}}, [](int, const Empty&) {});
+  c->call_async<Opcode::kForget>(ForgetRequest{{ForgetItem{kRootNode, 100}}},
+                                 [](int, const Empty&) {});
   EXPECT_TRUE(c->call<Opcode::kGetattr>(GetattrRequest{kRootNode, {}}).ok());
 }
 
@@ -156,12 +162,14 @@ TEST_F(ServerTest, IdsNeverIssuedAreErrorsNotCrashes) {
   EXPECT_EQ(c->call<Opcode::kRead>(ReadRequest{HandleId{77}, 0, 10}).error(), EBADF);
   EXPECT_EQ(c->call<Opcode::kRelease>(HandleRequest{HandleId{77}}).error(), EBADF);
   EXPECT_EQ(c->call<Opcode::kReaddir>(ReaddirRequest{HandleId{1}, 0, 4096}).error(), EBADF);
-  c->call_async<Opcode::kForget>(ForgetRequest{{ForgetItem{NodeId{999}, 1}}}, [](int, const Empty&) {});
+  c->call_async<Opcode::kForget>(ForgetRequest{{ForgetItem{NodeId{999}, 1}}},
+                                 [](int, const Empty&) {});
   // Oversized reads are refused, not allocated.
-  auto created = c->call<Opcode::kCreate>(
-      CreateRequest{kRootNode, Name{"f"}, canonical::kOpenRdwr, canonical::kModeRegular | 0600, {}});
+  auto created = c->call<Opcode::kCreate>(CreateRequest{
+      kRootNode, Name{"f"}, canonical::kOpenRdwr, canonical::kModeRegular | 0600, {}});
   ASSERT_TRUE(created.ok());
-  EXPECT_EQ(c->call<Opcode::kRead>(ReadRequest{created.value().handle, 0, 0xFFFFFFFF}).error(), EINVAL);
+  EXPECT_EQ(c->call<Opcode::kRead>(ReadRequest{created.value().handle, 0, 0xFFFFFFFF}).error(),
+            EINVAL);
   EXPECT_TRUE(c->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok());
 }
 
@@ -181,8 +189,9 @@ TEST_F(ServerTest, LongNamesGetEnametoolong) {
   EXPECT_EQ(c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{name}}).error(), ENAMETOOLONG);
   EXPECT_EQ(c->call<Opcode::kMkdir>(MkdirRequest{kRootNode, Name{name}, 0755, {}}).error(),
             ENAMETOOLONG);
-  EXPECT_TRUE(c->call<Opcode::kMkdir>(MkdirRequest{kRootNode, Name{std::string(255, 'n')},
-                                                   canonical::kModeDirectory | 0755, {}})
+  EXPECT_TRUE(c
+                  ->call<Opcode::kMkdir>(MkdirRequest{
+                      kRootNode, Name{std::string(255, 'n')}, canonical::kModeDirectory | 0755, {}})
                   .ok());
 }
 
@@ -191,13 +200,15 @@ TEST_F(ServerTest, ReadOnlyExportRefusesChanges) {
   write_file(exported("a"), "content");
   auto c = connect();
   EXPECT_TRUE(c->read_only());
-  EXPECT_EQ(c->call<Opcode::kCreate>(CreateRequest{kRootNode, Name{"b"}, canonical::kOpenWronly, 0644, {}})
+  EXPECT_EQ(c->call<Opcode::kCreate>(
+                 CreateRequest{kRootNode, Name{"b"}, canonical::kOpenWronly, 0644, {}})
                 .error(),
             EROFS);
   EXPECT_EQ(c->call<Opcode::kMkdir>(MkdirRequest{kRootNode, Name{"d"}, 0755, {}}).error(), EROFS);
   auto a = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"a"}});
   ASSERT_TRUE(a.ok());
-  EXPECT_EQ(c->call<Opcode::kOpen>(OpenRequest{a.value().node, canonical::kOpenRdwr}).error(), EROFS);
+  EXPECT_EQ(c->call<Opcode::kOpen>(OpenRequest{a.value().node, canonical::kOpenRdwr}).error(),
+            EROFS);
   EXPECT_EQ(c->call<Opcode::kUnlink>(RemoveRequest{kRootNode, Name{"a"}}).error(), EROFS);
   auto opened = c->call<Opcode::kOpen>(OpenRequest{a.value().node, canonical::kOpenRdonly});
   ASSERT_TRUE(opened.ok());
@@ -277,8 +288,9 @@ TEST_F(ServerTest, LockWaitersDoNotStallTheSession) {
     auto promise = std::make_shared<std::promise<int>>();
     granted.push_back(promise->get_future());
     Lock read{kLockRead, 0, UINT64_MAX, uint32_t(100 + i)};
-    c->call_async<Opcode::kSetlk>(SetlkRequest{open_handle(), uint64_t(100 + i), read, 1},
-                                  [promise](int error, const Empty&) { promise->set_value(error); });
+    c->call_async<Opcode::kSetlk>(
+        SetlkRequest{open_handle(), uint64_t(100 + i), read, 1},
+        [promise](int error, const Empty&) { promise->set_value(error); });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   for (auto& g : granted)
@@ -314,7 +326,8 @@ TEST_F(ServerTest, SessionEndInterruptsLockWaiters) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }  // the guest goes away with requests blocked on the host
   auto start_time = std::chrono::steady_clock::now();
-  while (server_->session_count() > 0 && std::chrono::steady_clock::now() - start_time < std::chrono::seconds(10))
+  while (server_->session_count() > 0 &&
+         std::chrono::steady_clock::now() - start_time < std::chrono::seconds(10))
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(server_->session_count(), 0u);
 }
@@ -363,7 +376,8 @@ TEST_F(ServerTest, VersionMismatchIsRefused) {
     connect(options);
     ADD_FAILURE() << "HELLO with version 99 was accepted";
   } catch (const client::ClientError& error) {
-    EXPECT_NE(std::string(error.what()).find("version mismatch"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("version mismatch"), std::string::npos)
+        << error.what();
   }
 }
 

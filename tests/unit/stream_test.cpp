@@ -1,5 +1,7 @@
 // Framing over real file descriptors, address parsing, and the transports'
 // error paths (vsock cannot be exercised live here: no vsock loopback).
+#include "transport/stream.h"
+
 #include <gtest/gtest.h>
 #include <pty.h>
 #include <sys/socket.h>
@@ -8,7 +10,6 @@
 #include <thread>
 
 #include "transport/address.h"
-#include "transport/stream.h"
 
 namespace fsout::transport {
 namespace {
