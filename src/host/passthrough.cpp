@@ -657,6 +657,9 @@ class Passthrough final : public FileSystem {
   // directory the group stays the directory's, as the kernel set it.
   void give_to_caller(int fd, const Caller& caller, Node& parent, bool open_file) {
     if (geteuid() != 0) return;  // an unprivileged daemon creates as itself
+    // A root caller already owns what the (root) daemon created: no chown,
+    // and no stat of the parent on this hot path.
+    if (caller.uid == 0 && caller.gid == 0) return;
     struct stat parent_st;
     bool inherit_group = stat_node(parent.fd, parent_st) && (parent_st.st_mode & S_ISGID);
     gid_t gid = inherit_group ? gid_t(-1) : caller.gid;
