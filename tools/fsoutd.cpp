@@ -8,9 +8,12 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "host/identity.h"
 #include "host/server.h"
 #include "version.h"
 
@@ -33,6 +36,13 @@ const char kUsage[] =
     "  --max-handles N      open files and directories per session (default 4096)\n"
     "  --max-nodes N        inodes a session may hold (default 1048576)\n"
     "  --export-name NAME   refuse guests that ask for another export name\n"
+    "  --uid-map GUEST:HOST:COUNT   guest uids GUEST.. are host uids HOST.. (repeatable);\n"
+    "                       other ids show as 65534 and cannot create or be given\n"
+    "  --gid-map GUEST:HOST:COUNT   the same for groups\n"
+    "  --squash UID:GID     every guest user acts as host UID:GID; the guest keeps\n"
+    "                       seeing its own owners (kept in an xattr)\n"
+    "                       Default: guest ids are host ids (a guest root is the\n"
+    "                       host's root inside DIR). Creating as the caller needs root.\n"
     "  -h, --help           this text\n"
     "  -V, --version        the version\n";
 
@@ -85,7 +95,10 @@ int main(int argc, char** argv) {
     kMaxInFlight,
     kMaxHandles,
     kMaxNodes,
-    kExportName
+    kExportName,
+    kUidMap,
+    kGidMap,
+    kSquash
   };
   static const option options[] = {{"listen", required_argument, nullptr, kListen},
                                    {"read-only", no_argument, nullptr, kReadOnly},
@@ -96,10 +109,14 @@ int main(int argc, char** argv) {
                                    {"max-handles", required_argument, nullptr, kMaxHandles},
                                    {"max-nodes", required_argument, nullptr, kMaxNodes},
                                    {"export-name", required_argument, nullptr, kExportName},
+                                   {"uid-map", required_argument, nullptr, kUidMap},
+                                   {"gid-map", required_argument, nullptr, kGidMap},
+                                   {"squash", required_argument, nullptr, kSquash},
                                    {"help", no_argument, nullptr, 'h'},
                                    {"version", no_argument, nullptr, 'V'},
                                    {nullptr, 0, nullptr, 0}};
   fsout::host::ServerConfig config;
+  auto ids = std::make_shared<fsout::host::IdMap>();
   std::vector<std::string> listen;
   opterr = 0;
   int c;
@@ -132,6 +149,23 @@ int main(int argc, char** argv) {
       case kExportName:
         config.session.export_name = optarg;
         break;
+      case kUidMap:
+      case kGidMap:
+      case kSquash:
+        try {
+          if (c == kSquash) {
+            auto [uid, gid] = fsout::host::IdMap::parse_squash(optarg);
+            ids->set_squash(uid, gid);
+          } else if (c == kUidMap) {
+            ids->add_uid_range(fsout::host::IdMap::parse_range(optarg));
+          } else {
+            ids->add_gid_range(fsout::host::IdMap::parse_range(optarg));
+          }
+        } catch (const std::invalid_argument& error) {
+          const char* option = c == kSquash ? "--squash" : c == kUidMap ? "--uid-map" : "--gid-map";
+          die(std::string("bad value for ") + option + ": " + error.what());
+        }
+        break;
       case 'h':
         std::fputs(kUsage, stdout);
         return 0;
@@ -145,6 +179,11 @@ int main(int argc, char** argv) {
   if (optind != argc - 1)
     die(optind == argc ? "missing DIR (see --help)" : "too many arguments (see --help)");
   if (listen.empty()) die("missing --listen ADDR (see --help)");
+  if (ids->squash() && ids->has_ranges())
+    die("--squash cannot be combined with --uid-map or --gid-map");
+  if (!ids->identity() && geteuid() != 0)
+    die("--uid-map, --gid-map and --squash need fsoutd to run as root");
+  config.session.ids = ids;
   config.root_path = argv[optind];
   struct stat st;
   if (stat(config.root_path.c_str(), &st) != 0)
@@ -159,6 +198,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   fsout::host::install_session_signals();
   raise_fd_limit();
+  // Modes arrive with the guest's umask already applied (by the guest
+  // kernel): applying ours as well would mask them twice.
+  umask(0);
 
   try {
     fsout::host::Server server(config);

@@ -1,5 +1,7 @@
 #include "client/client.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 
 namespace fsout::client {
@@ -18,6 +20,15 @@ std::vector<std::string> split(const std::string& path) {
     start = end + 1;
   }
   return parts;
+}
+
+// This process as the caller of creating requests.
+Caller this_caller() {
+  Caller caller{getuid(), getgid(), {}};
+  gid_t groups[kMaxCallerGroups];
+  int n = getgroups(int(kMaxCallerGroups), groups);
+  for (int i = 0; i < n; ++i) caller.groups.push_back(groups[i]);
+  return caller;
 }
 }  // namespace
 
@@ -147,7 +158,7 @@ Result<uint64_t> Client::write(const std::string& path, uint32_t mode,
   auto& [dir, name] = parent.value();
   CreateRequest create{dir.node, Name{name},
                        canonical::kOpenWronly | canonical::kOpenCreat | canonical::kOpenTrunc,
-                       canonical::kModeRegular | (mode & 07777), Caller{getuid(), getgid()}};
+                       canonical::kModeRegular | (mode & 07777), this_caller()};
   auto created = connection_->call<Opcode::kCreate>(create);
   if (!created.ok()) return Errno{created.error()};
   forget(created.value().entry.node);
@@ -187,9 +198,8 @@ Result<Empty> Client::mkdir(const std::string& path, uint32_t mode) {
   auto parent = walk_parent(path);
   if (!parent.ok()) return Errno{parent.error()};
   auto& [dir, name] = parent.value();
-  auto made = connection_->call<Opcode::kMkdir>(
-      MkdirRequest{dir.node, Name{name}, canonical::kModeDirectory | (mode & 07777),
-                   Caller{getuid(), getgid()}});
+  auto made = connection_->call<Opcode::kMkdir>(MkdirRequest{
+      dir.node, Name{name}, canonical::kModeDirectory | (mode & 07777), this_caller()});
   if (!made.ok()) return Errno{made.error()};
   forget(made.value().node);
   return Empty{};

@@ -48,10 +48,9 @@ fuse_entry_param to_entry(const Guest& guest, const EntryReply& e) {
   fuse_entry_param param{};
   param.ino = e.node.value;
   param.generation = e.generation;
+  // The kernel keys its inodes by the node id; programs see the host's
+  // st_ino (stable across renames, the same for hard links).
   param.attr = to_stat(e.attr);
-  // The kernel keys its inodes by ino: show the node id, not the host's
-  // st_ino, so that two host file systems in one export cannot collide.
-  param.attr.st_ino = e.node.value;
   param.attr_timeout = guest.attr_timeout;
   param.entry_timeout = guest.entry_timeout;
   return param;
@@ -59,7 +58,17 @@ fuse_entry_param to_entry(const Guest& guest, const EntryReply& e) {
 
 Caller caller_of(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  return Caller{ctx->uid, ctx->gid};
+  Caller caller{ctx->uid, ctx->gid, {}};
+  // Supplementary groups matter to the host's checks only for non-root
+  // callers (root passes them by capability); reading them costs a /proc
+  // read in libfuse, so root's requests skip it.
+  if (ctx->uid != 0) {
+    gid_t groups[kMaxCallerGroups];
+    int n = fuse_req_getgroups(req, int(kMaxCallerGroups), groups);
+    if (n > int(kMaxCallerGroups)) n = int(kMaxCallerGroups);  // the first ones, as NFS does
+    for (int i = 0; i < n; ++i) caller.groups.push_back(groups[i]);
+  }
+  return caller;
 }
 
 // Answers for each reply type.
@@ -80,14 +89,13 @@ auto reply_entry(fuse_req_t req) {
 auto reply_empty(fuse_req_t req) {
   return [req](int error, const Empty&) { fuse_reply_err(req, error); };
 }
-auto reply_attr(fuse_req_t req, fuse_ino_t ino) {
-  return [req, ino](int error, const AttrReply& r) {
+auto reply_attr(fuse_req_t req) {
+  return [req](int error, const AttrReply& r) {
     if (error) {
       fuse_reply_err(req, error);
       return;
     }
     struct stat st = to_stat(r.attr);
-    st.st_ino = ino;
     fuse_reply_attr(req, &st, guest_of(req).attr_timeout);
   };
 }
@@ -97,8 +105,16 @@ auto reply_attr(fuse_req_t req, fuse_ino_t ino) {
 void op_init(void* userdata, fuse_conn_info* conn) {
   auto& guest = *static_cast<Guest*>(userdata);
   uint64_t caps = guest.connection->hello().capabilities;
-  conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_PARALLEL_DIROPS;
+  conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS;
+  // No atomic O_TRUNC: with it the kernel skips clearing SUID/SGID when a
+  // non-owner opens with O_TRUNC. Without it, O_TRUNC on an existing file is
+  // OPEN + SETATTR(size 0, new mode), as a local file system does it.
+  conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
   conn->want &= ~FUSE_CAP_SPLICE_READ & ~FUSE_CAP_SPLICE_WRITE & ~FUSE_CAP_SPLICE_MOVE;
+  // The guest kernel clears SUID/SGID on write, truncate and chown itself
+  // (sending the new mode), judged with the writer's own credentials and
+  // groups, which the host does not have for a WRITE.
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
   if (caps & kCapReaddirplus) conn->want |= FUSE_CAP_READDIRPLUS;
   if ((caps & kCapPosixLocks) && (conn->capable & FUSE_CAP_POSIX_LOCKS))
     conn->want |= FUSE_CAP_POSIX_LOCKS;
@@ -106,7 +122,8 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     conn->want |= FUSE_CAP_FLOCK_LOCKS;
   // 1 MiB requests: fewer round trips for bulk data (max_pages follows max_write).
   conn->max_write = guest.connection->max_io();
-  conn->max_readahead = guest.connection->max_io();
+  conn->max_readahead =
+      guest.options.readahead ? guest.options.readahead : guest.connection->max_io();
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->time_gran = 1;  // the host keeps nanoseconds
@@ -137,7 +154,7 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   connection(req).call_async<Op::kGetattr>(GetattrRequest{node_of(ino), handle_of(fi)},
-                                           reply_attr(req, ino));
+                                           reply_attr(req));
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fuse_file_info* fi) {
@@ -156,7 +173,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fus
     r.valid |= kSetMtimeNow;
   else if (to_set & FUSE_SET_ATTR_MTIME)
     r.valid |= kSetMtime, r.mtime = {st->st_mtim.tv_sec, uint32_t(st->st_mtim.tv_nsec)};
-  connection(req).call_async<Op::kSetattr>(r, reply_attr(req, ino));
+  connection(req).call_async<Op::kSetattr>(r, reply_attr(req));
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -215,7 +232,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
   connection(req).call_async<Op::kLink>(
-      LinkRequest{node_of(ino), node_of(new_parent), Name{new_name}}, reply_entry(req));
+      LinkRequest{node_of(ino), node_of(new_parent), Name{new_name}, caller_of(req)},
+      reply_entry(req));
 }
 
 // ---- files

@@ -21,6 +21,7 @@ struct MountOptions {
   CacheMode cache = CacheMode::kAuto;
   double entry_timeout = -1;  // seconds; -1: the cache mode's default
   double attr_timeout = -1;
+  uint32_t readahead = 0;  // bytes the kernel may read ahead; 0: one request (max_io)
 };
 
 struct Guest {

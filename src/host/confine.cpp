@@ -30,6 +30,29 @@ int open_beneath(int dir_fd, std::string_view name, int flags, unsigned mode) {
   }
 }
 
+int create_beneath(int dir_fd, std::string_view name, int flags, unsigned mode) {
+  // O_EXCL first: openat2 with O_CREAT alone would open whatever already
+  // has the name, devices and fifos included.
+  int fd = open_beneath(dir_fd, name, flags | O_CREAT | O_EXCL, mode);
+  if (fd != -EEXIST || (flags & O_EXCL)) return fd;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    int path_fd = open_beneath(dir_fd, name, O_PATH);
+    if (path_fd == -ENOENT) {  // removed meanwhile: create after all
+      fd = open_beneath(dir_fd, name, flags | O_CREAT | O_EXCL, mode);
+      if (fd != -EEXIST) return fd;
+      continue;
+    }
+    if (path_fd < 0) return path_fd;
+    struct stat st;
+    int result = fstat(path_fd, &st) != 0 ? -errno
+                 : S_ISDIR(st.st_mode)    ? -EISDIR
+                                          : reopen_node(path_fd, flags & ~(O_CREAT | O_EXCL));
+    close(path_fd);
+    return result;
+  }
+  return -EEXIST;
+}
+
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 int reopen_node(int node_fd, int flags) {

@@ -22,6 +22,12 @@ namespace fsout::host::confine {
 // Opens `name` inside directory `dir_fd`. Returns an fd or -errno.
 int open_beneath(int dir_fd, std::string_view name, int flags, unsigned mode = 0);
 
+// Creates (or, without O_EXCL, opens an existing) regular file `name` in
+// `dir_fd` for I/O. An existing name is opened only through its O_PATH fd and
+// reopen_node(), so a device node or fifo that appeared under that name is
+// never opened (-EACCES). Returns an fd or -errno.
+int create_beneath(int dir_fd, std::string_view name, int flags, unsigned mode);
+
 // Opens the node behind the O_PATH fd `node_fd` for I/O with `flags`
 // (O_CREAT, O_EXCL and O_NOCTTY are dropped). Returns an fd or -errno;
 // -EACCES when the node is neither a regular file nor a directory.

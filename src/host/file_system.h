@@ -32,7 +32,10 @@ struct Limits {
 
 // The real back end: performs every operation on the host directory `root_fd`
 // (an O_PATH directory fd; the FileSystem takes its own duplicate).
-std::unique_ptr<FileSystem> make_passthrough(int root_fd, Limits limits);
+// `ids` maps guest ids to host ids (null: identity).
+class IdMap;
+std::unique_ptr<FileSystem> make_passthrough(int root_fd, Limits limits,
+                                             std::shared_ptr<const IdMap> ids = nullptr);
 
 // A read-only export: refuses every operation that would change the export
 // with EROFS, passes the rest to `inner`.

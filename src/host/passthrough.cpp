@@ -16,14 +16,17 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
 #include "host/confine.h"
 #include "host/file_system.h"
+#include "host/identity.h"
 #include "host/node_table.h"
 #include "protocol/canonical.h"
 
@@ -87,8 +90,9 @@ size_t direntplus_cost(size_t name_size) { return 152 + ((name_size + 7) & ~size
 
 class Passthrough final : public FileSystem {
  public:
-  Passthrough(int root_fd, const struct stat& root_stat, Limits limits)
-      : nodes_(root_fd, root_stat, limits.max_nodes), limits_(limits) {}
+  Passthrough(int root_fd, const struct stat& root_stat, Limits limits,
+              std::shared_ptr<const IdMap> ids)
+      : nodes_(root_fd, root_stat, limits.max_nodes), limits_(limits), ids_(std::move(ids)) {}
 
   ~Passthrough() override {
     cancel_waits();
@@ -97,8 +101,9 @@ class Passthrough final : public FileSystem {
 
   Result<Attr> root_attr() override {
     struct stat st;
-    if (!stat_node(nodes_.get(kRootNode)->fd, st)) return last_error();
-    return to_attr(st);
+    int fd = nodes_.get(kRootNode)->fd;
+    if (!stat_node(fd, st)) return last_error();
+    return attr_of(fd, st);
   }
 
   // ---- nodes
@@ -118,12 +123,12 @@ class Passthrough final : public FileSystem {
     struct stat st;
     if (HandleRef h = handle(r.handle); h && h->node->id == r.node) {
       if (fstat(h->fd, &st) != 0) return last_error();
-      return AttrReply{to_attr(st)};
+      return AttrReply{attr_of(h->node->fd, st)};
     }
     NodeRef node = nodes_.get(r.node);
     if (!node) return Errno{ESTALE};
     if (!stat_node(node->fd, st)) return last_error();
-    return AttrReply{to_attr(st)};
+    return AttrReply{attr_of(node->fd, st)};
   }
 
   Result<AttrReply> Setattr(const SetattrRequest& r) override {
@@ -140,10 +145,8 @@ class Passthrough final : public FileSystem {
       if (rc != 0) return last_error();
     }
     if (r.valid & (kSetUid | kSetGid)) {
-      uid_t uid = (r.valid & kSetUid) ? r.uid : uid_t(-1);
-      gid_t gid = (r.valid & kSetGid) ? r.gid : gid_t(-1);
-      if (fchownat(node->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
-        return last_error();
+      auto error = change_owner(*node, r);
+      if (error) return Errno{error};
     }
     if (r.valid & kSetSize) {
       if (r.size > uint64_t(LLONG_MAX)) return Errno{EFBIG};
@@ -173,7 +176,7 @@ class Passthrough final : public FileSystem {
     }
     struct stat st;
     if (!stat_node(node->fd, st)) return last_error();
-    return AttrReply{to_attr(st)};
+    return AttrReply{attr_of(node->fd, st)};
   }
 
   Result<ReadlinkReply> Readlink(const NodeRequest& r) override {
@@ -190,8 +193,13 @@ class Passthrough final : public FileSystem {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
-    if (symlinkat(r.target.value.c_str(), parent->fd, r.name.value.c_str()) != 0)
-      return last_error();
+    auto caller = to_host(*ids_, r.caller);
+    if (!caller.ok()) return Errno{caller.error()};
+    {
+      ActingAs as(caller.value());
+      if (symlinkat(r.target.value.c_str(), parent->fd, r.name.value.c_str()) != 0)
+        return last_error();
+    }
     return created(*parent, r.name.value, r.caller);
   }
 
@@ -201,7 +209,12 @@ class Passthrough final : public FileSystem {
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
     mode_t mode = canon::mode_from_wire(r.mode);
     dev_t rdev = canon::device_from_wire(canon::Device{r.rdev.major, r.rdev.minor});
-    if (mknodat(parent->fd, r.name.value.c_str(), mode, rdev) != 0) return last_error();
+    auto caller = to_host(*ids_, r.caller);
+    if (!caller.ok()) return Errno{caller.error()};
+    {
+      ActingAs as(caller.value());
+      if (mknodat(parent->fd, r.name.value.c_str(), mode, rdev) != 0) return last_error();
+    }
     return created(*parent, r.name.value, r.caller);
   }
 
@@ -209,8 +222,13 @@ class Passthrough final : public FileSystem {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
-    if (mkdirat(parent->fd, r.name.value.c_str(), canon::mode_from_wire(r.mode) & 07777) != 0)
-      return last_error();
+    auto caller = to_host(*ids_, r.caller);
+    if (!caller.ok()) return Errno{caller.error()};
+    {
+      ActingAs as(caller.value());
+      if (mkdirat(parent->fd, r.name.value.c_str(), canon::mode_from_wire(r.mode) & 07777) != 0)
+        return last_error();
+    }
     return created(*parent, r.name.value, r.caller);
   }
 
@@ -235,8 +253,17 @@ class Passthrough final : public FileSystem {
     if (!node || !parent) return Errno{ESTALE};
     if (r.new_name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
     if (S_ISDIR(node->type)) return Errno{EPERM};
-    if (linkat(node->fd, "", parent->fd, r.new_name.value.c_str(), AT_EMPTY_PATH) != 0)
-      return last_error();
+    auto caller = to_host(*ids_, r.caller);
+    if (!caller.ok()) return Errno{caller.error()};
+    {
+      // As the caller: the host's protected_hardlinks rule applies as locally.
+      ActingAs as(caller.value());
+      // Through /proc/self/fd: AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH,
+      // which a thread acting as a non-root caller does not have.
+      if (linkat(AT_FDCWD, confine::fd_path(node->fd).c_str(), parent->fd,
+                 r.new_name.value.c_str(), AT_SYMLINK_FOLLOW) != 0)
+        return last_error();
+    }
     return lookup_in(*parent, r.new_name.value);
   }
 
@@ -258,7 +285,13 @@ class Passthrough final : public FileSystem {
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
     int flags = (canon::open_flags_from_wire(r.flags) | O_CREAT) & ~O_NOCTTY;
     mode_t mode = canon::mode_from_wire(r.mode) & 07777;
-    int fd = confine::open_beneath(parent->fd, r.name.value, flags, mode);
+    auto caller = to_host(*ids_, r.caller);
+    if (!caller.ok()) return Errno{caller.error()};
+    int fd;
+    {
+      ActingAs as(caller.value());
+      fd = confine::create_beneath(parent->fd, r.name.value, flags, mode);
+    }
     if (fd < 0) return Errno{-fd};
     struct stat st;
     int error = fstat(fd, &st) != 0 ? errno : S_ISREG(st.st_mode) ? 0 : EISDIR;
@@ -266,7 +299,6 @@ class Passthrough final : public FileSystem {
       close(fd);
       return Errno{error};
     }
-    give_to_caller(fd, r.caller, *parent, true);
     // The node's O_PATH fd comes from the open file itself, not from the
     // name, which another process may already have replaced.
     int path_fd = open(confine::fd_path(fd).c_str(), O_PATH | O_CLOEXEC);
@@ -286,7 +318,8 @@ class Passthrough final : public FileSystem {
       nodes_.forget(node->id, 1);
       return Errno{opened.error()};
     }
-    return CreateReply{EntryReply{node->id, 0, to_attr(st)}, opened.value().handle};
+    if (ids_->squash()) record_guest_owner(*parent, node->fd, r.caller);
+    return CreateReply{EntryReply{node->id, 0, attr_of(node->fd, st)}, opened.value().handle};
   }
 
   Result<DataReply> Read(const ReadRequest& r) override {
@@ -463,7 +496,7 @@ class Passthrough final : public FileSystem {
   Result<XattrReply> Getxattr(const GetxattrRequest& r) override {
     NodeRef node = nodes_.get(r.node);
     if (!node) return Errno{ESTALE};
-    if (!xattr_capable(*node)) return Errno{ENODATA};
+    if (!xattr_capable(*node) || r.name.value == kOwnerXattr) return Errno{ENODATA};
     std::string path = confine::fd_path(node->fd);
     if (r.size == 0) {
       ssize_t n = getxattr(path.c_str(), r.name.value.c_str(), nullptr, 0);
@@ -480,7 +513,7 @@ class Passthrough final : public FileSystem {
   Result<Empty> Setxattr(const SetxattrRequest& r) override {
     NodeRef node = nodes_.get(r.node);
     if (!node) return Errno{ESTALE};
-    if (!xattr_capable(*node)) return Errno{EPERM};
+    if (!xattr_capable(*node) || r.name.value == kOwnerXattr) return Errno{EPERM};
     int flags = canon::xattr_flags_from_wire(r.flags);
     if (flags < 0) return Errno{EINVAL};
     if (setxattr(confine::fd_path(node->fd).c_str(), r.name.value.c_str(), r.value.value.data(),
@@ -494,22 +527,35 @@ class Passthrough final : public FileSystem {
     if (!node) return Errno{ESTALE};
     if (!xattr_capable(*node)) return XattrReply{};
     std::string path = confine::fd_path(node->fd);
-    if (r.size == 0) {
-      ssize_t n = listxattr(path.c_str(), nullptr, 0);
-      if (n < 0) return last_error();
-      return XattrReply{uint32_t(n), {}};
+    // The whole list, then without fsout's own name (which guests never see).
+    std::string names;
+    for (;;) {
+      ssize_t size = listxattr(path.c_str(), nullptr, 0);
+      if (size < 0) return last_error();
+      names.assign(size_t(size), '\0');
+      ssize_t n = listxattr(path.c_str(), names.data(), names.size());
+      if (n >= 0) {
+        names.resize(size_t(n));
+        break;
+      }
+      if (errno != ERANGE) return last_error();  // grew meanwhile: again
     }
-    std::string names(std::min<size_t>(r.size, kMaxXattrValueBytes), '\0');
-    ssize_t n = listxattr(path.c_str(), names.data(), names.size());
-    if (n < 0) return last_error();
-    names.resize(size_t(n));
-    return XattrReply{uint32_t(n), XattrValue{std::move(names)}};
+    std::string shown;
+    for (size_t at = 0; at < names.size();) {
+      size_t end = names.find('\0', at);
+      if (end == std::string::npos) end = names.size();
+      if (names.compare(at, end - at, kOwnerXattr) != 0) shown.append(names, at, end - at + 1);
+      at = end + 1;
+    }
+    if (r.size == 0) return XattrReply{uint32_t(shown.size()), {}};
+    if (shown.size() > std::min<size_t>(r.size, kMaxXattrValueBytes)) return Errno{ERANGE};
+    return XattrReply{uint32_t(shown.size()), XattrValue{std::move(shown)}};
   }
 
   Result<Empty> Removexattr(const RemovexattrRequest& r) override {
     NodeRef node = nodes_.get(r.node);
     if (!node) return Errno{ESTALE};
-    if (!xattr_capable(*node)) return Errno{ENODATA};
+    if (!xattr_capable(*node) || r.name.value == kOwnerXattr) return Errno{ENODATA};
     if (removexattr(confine::fd_path(node->fd).c_str(), r.name.value.c_str()) != 0)
       return last_error();
     return Empty{};
@@ -634,14 +680,15 @@ class Passthrough final : public FileSystem {
     }
     NodeRef node = nodes_.add_lookup(fd, st);
     if (!node) return Errno{ENFILE};
-    return EntryReply{node->id, 0, to_attr(st)};
+    return EntryReply{node->id, 0, attr_of(node->fd, st)};
   }
 
-  // After a creating call: look the new name up and give it to the caller.
+  // After a creating call: look the new name up (and, when squashing, note
+  // who made it).
   Result<EntryReply> created(Node& parent, const std::string& name, const Caller& caller) {
     int fd = confine::open_beneath(parent.fd, name, O_PATH);
     if (fd < 0) return Errno{-fd};
-    give_to_caller(fd, caller, parent, false);
+    if (ids_->squash()) record_guest_owner(parent, fd, caller);
     struct stat st;
     if (fstat(fd, &st) != 0) {
       int error = errno;
@@ -650,23 +697,80 @@ class Passthrough final : public FileSystem {
     }
     NodeRef node = nodes_.add_lookup(fd, st);
     if (!node) return Errno{ENFILE};
-    return EntryReply{node->id, 0, to_attr(st)};
+    return EntryReply{node->id, 0, attr_of(node->fd, st)};
   }
 
-  // New objects belong to the guest's caller, not to the daemon. In a setgid
-  // directory the group stays the directory's, as the kernel set it.
-  void give_to_caller(int fd, const Caller& caller, Node& parent, bool open_file) {
-    if (geteuid() != 0) return;  // an unprivileged daemon creates as itself
-    // A root caller already owns what the (root) daemon created: no chown,
-    // and no stat of the parent on this hot path.
-    if (caller.uid == 0 && caller.gid == 0) return;
+  // Attributes as the guest sees them: owners through the id map.
+  Attr attr_of(int fd, const struct stat& st) {
+    Attr a = to_attr(st);
+    if (ids_->identity()) return a;
+    if (ids_->squash()) {
+      if (auto owner = guest_owner(fd)) {
+        a.uid = owner->first;
+        a.gid = owner->second;
+      }
+      return a;
+    }
+    a.uid = ids_->uid_to_guest(st.st_uid);
+    a.gid = ids_->gid_to_guest(st.st_gid);
+    return a;
+  }
+
+  // SECURITY: the guest names host ids only through the map; an id the map
+  // does not cover cannot be given away (EINVAL, as chown in a user
+  // namespace).
+  int change_owner(Node& node, const SetattrRequest& r) {
+    if (ids_->squash()) {
+      // The host owner stays the squashed user; the guest owner is noted.
+      struct stat st;
+      if (!stat_node(node.fd, st)) return errno;
+      auto owner = guest_owner(node.fd).value_or(std::pair{st.st_uid, st.st_gid});
+      if (r.valid & kSetUid) owner.first = r.uid;
+      if (r.valid & kSetGid) owner.second = r.gid;
+      return set_guest_owner(node.fd, owner);
+    }
+    uid_t uid = uid_t(-1);
+    gid_t gid = gid_t(-1);
+    if (r.valid & kSetUid) {
+      auto host = ids_->uid_to_host(r.uid);
+      if (!host) return EINVAL;
+      uid = *host;
+    }
+    if (r.valid & kSetGid) {
+      auto host = ids_->gid_to_host(r.gid);
+      if (!host) return EINVAL;
+      gid = *host;
+    }
+    if (fchownat(node.fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    return 0;
+  }
+
+  // Squash mode keeps each object's guest owner in kOwnerXattr ("UID:GID").
+  std::optional<std::pair<uint32_t, uint32_t>> guest_owner(int fd) {
+    char text[32];
+    ssize_t n = getxattr(confine::fd_path(fd).c_str(), kOwnerXattr, text, sizeof(text) - 1);
+    if (n <= 0) return std::nullopt;
+    text[n] = 0;
+    unsigned uid, gid;
+    if (std::sscanf(text, "%u:%u", &uid, &gid) != 2) return std::nullopt;
+    return std::pair{uint32_t(uid), uint32_t(gid)};
+  }
+
+  int set_guest_owner(int fd, std::pair<uint32_t, uint32_t> owner) {
+    std::string text = std::to_string(owner.first) + ":" + std::to_string(owner.second);
+    if (setxattr(confine::fd_path(fd).c_str(), kOwnerXattr, text.data(), text.size(), 0) != 0)
+      return errno;
+    return 0;
+  }
+
+  // A new object's guest owner: the caller, with the group of a setgid
+  // parent directory (as the kernel does for the host owner).
+  void record_guest_owner(Node& parent, int fd, const Caller& caller) {
+    std::pair<uint32_t, uint32_t> owner{caller.uid, caller.gid};
     struct stat parent_st;
-    bool inherit_group = stat_node(parent.fd, parent_st) && (parent_st.st_mode & S_ISGID);
-    gid_t gid = inherit_group ? gid_t(-1) : caller.gid;
-    if (caller.uid == 0 && (inherit_group || caller.gid == 0)) return;
-    int rc = open_file ? fchown(fd, caller.uid, gid)
-                       : fchownat(fd, "", caller.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
-    (void)rc;  // best effort: the object exists either way
+    if (stat_node(parent.fd, parent_st) && (parent_st.st_mode & S_ISGID))
+      owner.second = attr_of(parent.fd, parent_st).gid;
+    set_guest_owner(fd, owner);
   }
 
   Result<Empty> remove(const RemoveRequest& r, int flags) {
@@ -781,6 +885,7 @@ class Passthrough final : public FileSystem {
 
   NodeTable nodes_;
   Limits limits_;
+  std::shared_ptr<const IdMap> ids_;
   std::mutex handles_mutex_;  // leaf lock
   std::unordered_map<uint64_t, HandleRef> handles_;
   uint64_t next_handle_ = 1;
@@ -794,11 +899,13 @@ class Passthrough final : public FileSystem {
 
 }  // namespace
 
-std::unique_ptr<FileSystem> make_passthrough(int root_fd, Limits limits) {
+std::unique_ptr<FileSystem> make_passthrough(int root_fd, Limits limits,
+                                             std::shared_ptr<const IdMap> ids) {
   int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) return nullptr;
-  return std::make_unique<Passthrough>(fd, st, limits);
+  if (!ids) ids = std::make_shared<IdMap>();
+  return std::make_unique<Passthrough>(fd, st, limits, std::move(ids));
 }
 
 }  // namespace fsout::host

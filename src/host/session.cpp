@@ -235,7 +235,7 @@ void Session::hello(const Job& job) {
     fault("guest asked for export '" + request.export_name.value + "'");
     return;
   }
-  auto fs = make_passthrough(config_.root_fd, config_.limits);
+  auto fs = make_passthrough(config_.root_fd, config_.limits, config_.ids);
   if (!fs) {
     send_error(job.header, EIO);
     return;

@@ -25,6 +25,7 @@ struct SessionConfig {
   uint32_t max_in_flight = 64;  // requests read but not answered; reading pauses beyond
   Limits limits;
   std::string export_name;
+  std::shared_ptr<const IdMap> ids;  // guest <-> host ids; null: identity
 };
 
 class Session {

@@ -108,11 +108,16 @@ struct Attr {
   bool operator==(const Attr&) const = default;
 };
 
-// The caller of a creating operation; the host gives new objects this owner.
+// The caller of an operation that makes a name (create, mkdir, mknod,
+// symlink, link): the host performs it as this user, so that new objects get
+// this owner and the host's rules (setgid directories, SGID clearing,
+// protected hard links) apply as for a local process.
+inline constexpr size_t kMaxCallerGroups = 256;
 struct Caller {
   uint32_t uid = 0;
   uint32_t gid = 0;
-  FSOUT_FIELDS(uid, gid)
+  std::vector<uint32_t> groups;  // supplementary groups, at most kMaxCallerGroups
+  FSOUT_FIELDS(uid, gid, groups)
   bool operator==(const Caller&) const = default;
 };
 
@@ -256,7 +261,8 @@ struct LinkRequest {
   NodeId node;
   NodeId new_parent;
   Name new_name;
-  FSOUT_FIELDS(node.value, new_parent.value, new_name)
+  Caller caller;
+  FSOUT_FIELDS(node.value, new_parent.value, new_name, caller)
   bool operator==(const LinkRequest&) const = default;
 };
 

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -208,6 +209,69 @@ TEST_F(Confinement, SymlinksToTheOutsideAreNeverFollowed) {
     EXPECT_FALSE(created.ok());
   }
   EXPECT_FALSE(fs::exists(root_ + "/outside/new"));
+  EXPECT_TRUE(c->connected());
+}
+
+// A device node and a fifo placed in the export on the host: the guest may
+// look them up and stat them, but fsoutd never opens them (a device node is
+// a way to the host's devices, CVE-2020-35517; a fifo would block a worker).
+// Every fd fsoutd holds on them is an O_PATH fd.
+TEST_F(Confinement, DeviceNodesAndFifosAreNeverOpened) {
+  ASSERT_EQ(geteuid(), 0u) << "mknod of a device node needs root";
+  ASSERT_EQ(mknod(in_export("null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  ASSERT_EQ(mkfifo(in_export("fifo").c_str(), 0666), 0);
+  auto c = connect();
+  for (std::string name : {"null", "fifo"}) {
+    SCOPED_TRACE(name);
+    auto found = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{name}});
+    ASSERT_TRUE(found.ok());
+    mode_t type = canonical::mode_from_wire(found.value().attr.mode) & S_IFMT;
+    EXPECT_EQ(type, name == "null" ? unsigned(S_IFCHR) : unsigned(S_IFIFO));
+    if (name == "null") {
+      auto rdev = found.value().attr.rdev;
+      EXPECT_EQ(canonical::device_from_wire(canonical::Device{rdev.major, rdev.minor}),
+                makedev(1, 3));
+    }
+    NodeId node = found.value().node;
+    for (uint32_t flags : {canonical::kOpenRdonly, canonical::kOpenWronly, canonical::kOpenRdwr})
+      EXPECT_EQ(c->call<Opcode::kOpen>(OpenRequest{node, flags}).error(), EACCES);
+    EXPECT_FALSE(c->call<Opcode::kOpendir>(OpenRequest{node, 0}).ok());
+    SetattrRequest truncate;
+    truncate.node = node;
+    truncate.valid = kSetSize;
+    EXPECT_FALSE(c->call<Opcode::kSetattr>(truncate).ok());
+    // Creating without O_EXCL over the existing name opens nothing either
+    // (a blocking open of the fifo would hang this call).
+    auto created = c->call<Opcode::kCreate>(CreateRequest{
+        kRootNode, Name{name}, canonical::kOpenWronly | canonical::kOpenCreat, 0644, {}});
+    EXPECT_EQ(created.error(), EACCES);
+  }
+  // The guest can still make its own special files (the daemon runs as root).
+  auto fifo = c->call<Opcode::kMknod>(
+      MknodRequest{kRootNode, Name{"made-fifo"}, canonical::kModeFifo | 0640, {}, {}});
+  ASSERT_TRUE(fifo.ok());
+  EXPECT_EQ(canonical::mode_from_wire(fifo.value().attr.mode) & S_IFMT, unsigned(S_IFIFO));
+  struct stat st;
+  ASSERT_EQ(lstat(in_export("made-fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  // What fsoutd holds on the special files: only O_PATH fds.
+  int checked = 0;
+  std::string fds = "/proc/" + std::to_string(daemon_) + "/fd";
+  for (auto& entry : fs::directory_iterator(fds)) {
+    std::error_code error;
+    auto target = fs::read_symlink(entry.path(), error).string();
+    if (error || (target != in_export("null") && target != in_export("fifo") &&
+                  target != in_export("made-fifo")))
+      continue;
+    std::string info = read_text("/proc/" + std::to_string(daemon_) + "/fdinfo/" +
+                                 entry.path().filename().string());
+    auto at = info.find("flags:");
+    ASSERT_NE(at, std::string::npos);
+    unsigned long flags = std::stoul(info.substr(at + 6), nullptr, 8);
+    EXPECT_TRUE(flags & O_PATH) << target << " is open with flags " << std::oct << flags;
+    ++checked;
+  }
+  EXPECT_GE(checked, 3);  // the nodes of the three special files
   EXPECT_TRUE(c->connected());
 }
 

@@ -479,6 +479,24 @@ TEST_F(FsoutdTest, ZeroThreads) {
       "fsoutd", {"bad value", "--threads"}));
 }
 
+TEST_F(FsoutdTest, BadIdMaps) {
+  std::string sock = "unix:" + (dir_ / "sock");
+  EXPECT_TRUE(
+      IsOneLineError(run({kFsoutd, "--uid-map", "1000:2000", "--listen", sock, dir_.path()}),
+                     "fsoutd", {"bad value", "--uid-map", "GUEST:HOST:COUNT"}));
+  EXPECT_TRUE(
+      IsOneLineError(run({kFsoutd, "--gid-map", "1000:2000:0", "--listen", sock, dir_.path()}),
+                     "fsoutd", {"bad value", "--gid-map", "empty range"}));
+  EXPECT_TRUE(IsOneLineError(
+      run({kFsoutd, "--uid-map", "0:0:10", "--uid-map", "5:100:10", "--listen", sock, dir_.path()}),
+      "fsoutd", {"overlapping"}));
+  EXPECT_TRUE(IsOneLineError(run({kFsoutd, "--squash", "x:1", "--listen", sock, dir_.path()}),
+                             "fsoutd", {"bad value", "--squash", "bad id"}));
+  EXPECT_TRUE(IsOneLineError(
+      run({kFsoutd, "--squash", "1:1", "--uid-map", "0:0:1", "--listen", sock, dir_.path()}),
+      "fsoutd", {"--squash cannot be combined"}));
+}
+
 TEST_F(FsoutdTest, CannotListenOnMissingSocketDirectory) {
   EXPECT_TRUE(IsOneLineError(run({kFsoutd, "--listen", "unix:/nonexistent/dir/sock", dir_.path()}),
                              "fsoutd", {"cannot listen", "No such file"}));
