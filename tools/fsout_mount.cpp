@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <span>
 #include <string>
 
 #include "guest/fuse_guest.h"
@@ -25,7 +27,8 @@ const char kUsage[] =
     "vsock:CID:PORT, serial:DEVICE) on MOUNTPOINT.\n"
     "\n"
     "  -f                   stay in the foreground\n"
-    "  -o cache=MODE        none (no caching), auto (1 s, the default), always (1 h, keep pages)\n"
+    "  -o cache=MODE        none (no caching), auto (1 s, the default), always (1 h, keep\n"
+    "                       pages), coherent (1 day, keep pages; the host says what changed)\n"
     "  -o entry_timeout=S   seconds a name lookup is cached (overrides the cache mode)\n"
     "  -o attr_timeout=S    seconds attributes are cached (overrides the cache mode)\n"
     "  -o readahead=BYTES   how far the kernel reads ahead (default 8 MiB; needs root)\n"
@@ -179,8 +182,10 @@ int main(int argc, char** argv) {
       guest.options.cache = fsout::guest::CacheMode::kAuto;
     else if (mode == "always")
       guest.options.cache = fsout::guest::CacheMode::kAlways;
+    else if (mode == "coherent")
+      guest.options.cache = fsout::guest::CacheMode::kCoherent;
     else
-      die("bad cache mode '" + mode + "' (use none, auto or always)");
+      die("bad cache mode '" + mode + "' (use none, auto, always or coherent)");
   }
   guest.options.entry_timeout = config.entry_timeout;
   guest.options.attr_timeout = config.attr_timeout;
@@ -194,6 +199,8 @@ int main(int argc, char** argv) {
   fsout::client::Options options;
   if (config.export_name) options.export_name = config.export_name;
   if (config.protocol_version) options.min_version = options.max_version = config.protocol_version;
+  if (guest.options.cache == fsout::guest::CacheMode::kCoherent)
+    options.capabilities |= fsout::protocol::kCapNotify;
   std::unique_ptr<fsout::client::Connection> connection;
   try {
     // Connect first, so that a bad address is reported before we go into
@@ -206,6 +213,14 @@ int main(int argc, char** argv) {
     die(error.what());
   }
   guest.connection = connection.get();
+  if (guest.options.cache == fsout::guest::CacheMode::kCoherent &&
+      !(connection->hello().capabilities & fsout::protocol::kCapNotify)) {
+    std::fprintf(stderr,
+                 "fsout-mount: the host sends no change notifications (fsoutd not root?); "
+                 "cache=auto instead of cache=coherent\n");
+    guest.options.cache = fsout::guest::CacheMode::kAuto;
+    fsout::guest::configure_cache(guest);
+  }
   if (connection->read_only()) fuse_opt_add_arg(&args, "-oro");
   if (connection->max_io() < fsout::protocol::kMaxIoSize)
     fuse_opt_add_arg(&args, ("-omax_read=" + std::to_string(connection->max_io())).c_str());
@@ -236,6 +251,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fsout-mount: connection to the host lost; unmounting\n");
     pthread_kill(main_thread, SIGTERM);
   });
+  std::unique_ptr<fsout::guest::Invalidator> invalidator;
+  if (guest.options.cache == fsout::guest::CacheMode::kCoherent) {
+    invalidator = std::make_unique<fsout::guest::Invalidator>(session);
+    connection->on_notify(
+        [&invalidator](std::span<const uint8_t> payload) { invalidator->push(payload); });
+  }
   connection->start();
 
   // One thread reads the kernel's requests: handlers only send and return
@@ -247,6 +268,7 @@ int main(int argc, char** argv) {
   fuse_remove_signal_handlers(session);
   connection->close();
   connection.reset();
+  invalidator.reset();
   fuse_session_destroy(session);
   free(cmdline.mountpoint);
   fuse_opt_free_args(&args);

@@ -132,7 +132,11 @@ void Connection::reader_loop() {
   FrameHeader header;
   std::vector<uint8_t> payload;
   while (stream_->read_frame(header, payload) == transport::FrameStream::ReadStatus::kFrame) {
-    if (header.kind != FrameKind::kReply) continue;  // notifications come with a later version
+    if (header.kind == FrameKind::kNotify) {
+      if (notify_callback_) notify_callback_(payload);
+      continue;
+    }
+    if (header.kind != FrameKind::kReply) continue;
     Handler handler;
     {
       std::lock_guard lock(pending_mutex_);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "protocol/canonical.h"
+#include "protocol/codec.h"
 
 namespace fsout::guest {
 namespace {
@@ -655,9 +656,66 @@ void configure_cache(Guest& guest) {
       timeout = 3600;
       guest.keep_cache = true;
       break;
+    case CacheMode::kCoherent:
+      timeout = 86400;  // the host says when something changed
+      guest.keep_cache = true;
+      break;
   }
   guest.entry_timeout = guest.options.entry_timeout >= 0 ? guest.options.entry_timeout : timeout;
   guest.attr_timeout = guest.options.attr_timeout >= 0 ? guest.options.attr_timeout : timeout;
+}
+
+Invalidator::Invalidator(fuse_session* session) : session_(session) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+Invalidator::~Invalidator() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  ready_.notify_all();
+  thread_.join();
+}
+
+void Invalidator::push(std::span<const uint8_t> payload) {
+  NotifyMessage note;
+  if (!decode_message(payload, note)) return;  // from a newer host: nothing we know to do
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(note));
+  }
+  ready_.notify_one();
+}
+
+void Invalidator::loop() {
+  for (;;) {
+    NotifyMessage note;
+    {
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      note = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    // -ENOENT: the kernel does not have it (any more); nothing to forget.
+    const std::string& name = note.name.value;
+    switch (note.what) {
+      case kNotifyInode:
+        fuse_lowlevel_notify_inval_inode(session_, note.node.value, 0, 0);
+        break;
+      case kNotifyEntry:
+        fuse_lowlevel_notify_inval_entry(session_, note.parent.value, name.c_str(), name.size());
+        break;
+      case kNotifyDelete:
+        if (fuse_lowlevel_notify_delete(session_, note.parent.value, note.node.value, name.c_str(),
+                                        name.size()) != 0)
+          fuse_lowlevel_notify_inval_entry(session_, note.parent.value, name.c_str(), name.size());
+        break;
+      default:
+        break;
+    }
+  }
 }
 
 }  // namespace fsout::guest

@@ -7,15 +7,21 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "client/connection.h"
 
 namespace fsout::guest {
 
-enum class CacheMode { kNone, kAuto, kAlways };
+// none: nothing cached; auto: 1 s; always: 1 h, pages kept (trusts that
+// nobody else changes the export); coherent: like always, but the host
+// tells the guest at once what changed (NOTIFY), so it is safe.
+enum class CacheMode { kNone, kAuto, kAlways, kCoherent };
 
 struct MountOptions {
   CacheMode cache = CacheMode::kAuto;
@@ -38,6 +44,26 @@ struct Guest {
   double entry_timeout = 1.0;
   double attr_timeout = 1.0;
   bool keep_cache = false;
+};
+
+// Turns the host's NOTIFY messages into the kernel's invalidations, on a
+// thread of its own: an invalidation may wait for a page or an inode lock
+// that a request in flight holds, and that request's reply comes through
+// the connection's reader thread, which must never wait here.
+class Invalidator {
+ public:
+  explicit Invalidator(fuse_session* session);
+  ~Invalidator();
+  void push(std::span<const uint8_t> payload);  // a NOTIFY payload
+
+ private:
+  void loop();
+  fuse_session* session_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<protocol::NotifyMessage> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 // The operation table handed to fuse_session_new(); userdata is a Guest*.

@@ -4,11 +4,22 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "protocol/messages.h"
 
 namespace fsout::host {
+
+// A change on the host, as the change watcher saw it. Objects are named by
+// file-handle keys (node_table.h), so that matching costs no syscall.
+struct HostChange {
+  uint32_t events = 0;    // FAN_* bits
+  std::string directory;  // handle key of the directory whose entry changed, or ""
+  std::string name;       // that entry's name
+  std::string object;     // handle key of the changed object, or ""
+};
 
 class FileSystem {
  public:
@@ -22,6 +33,13 @@ class FileSystem {
   // Wakes every request blocked in the back end (lock waits) so that the
   // session can end.
   virtual void cancel_waits() {}
+  // Change notifications. track_changes() is called once, before any
+  // request; then notifications_for() says what the guest must forget after
+  // a host change, and forget_everything() what it must forget when change
+  // events were lost.
+  virtual void track_changes() {}
+  virtual void notifications_for(const HostChange&, std::vector<protocol::NotifyMessage>&) {}
+  virtual void forget_everything(std::vector<protocol::NotifyMessage>&) {}
 };
 
 struct Limits {

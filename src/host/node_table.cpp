@@ -1,6 +1,9 @@
 #include "host/node_table.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cstring>
 
 namespace fsout::host {
 
@@ -39,6 +42,13 @@ NodeRef NodeTable::add_lookup(int fd, const struct stat& st) {
   node->lookups = 1;
   by_id_[node->id.value] = node;
   by_inode_[{node->device, node->inode}] = node;
+  if (track_handles_) {
+    lock.unlock();  // a syscall: not under the table's lock
+    std::string key = file_handle_key(fd);
+    lock.lock();
+    node->handle = key;
+    if (!key.empty() && by_id_.count(node->id.value)) by_handle_[key] = node;
+  }
   return node;
 }
 
@@ -52,8 +62,62 @@ void NodeTable::forget(protocol::NodeId id, uint64_t count) {
   node->lookups = count >= node->lookups ? 0 : node->lookups - count;
   if (node->lookups > 0) return;
   by_inode_.erase({node->device, node->inode});
+  if (!node->handle.empty()) {
+    auto h = by_handle_.find(node->handle);
+    if (h != by_handle_.end() && h->second == node) by_handle_.erase(h);
+  }
   dropped = std::move(node);
   by_id_.erase(it);
+}
+
+void NodeTable::track_handles() {
+  NodeRef root = get(protocol::kRootNode);
+  std::string key = file_handle_key(root->fd);
+  std::lock_guard lock(mutex_);
+  track_handles_ = true;
+  root->handle = key;
+  if (!key.empty()) by_handle_[key] = root;
+}
+
+NodeRef NodeTable::find_by_handle(const std::string& key) {
+  if (key.empty()) return nullptr;
+  std::lock_guard lock(mutex_);
+  auto it = by_handle_.find(key);
+  return it == by_handle_.end() ? nullptr : it->second;
+}
+
+void NodeTable::note_name(const NodeRef& node, protocol::NodeId parent, const std::string& name) {
+  if (!track_handles_) return;
+  std::lock_guard lock(mutex_);
+  node->parent = parent;
+  node->name = name;
+}
+
+std::vector<NodeTable::Named> NodeTable::all() {
+  std::lock_guard lock(mutex_);
+  std::vector<Named> nodes;
+  nodes.reserve(by_id_.size());
+  for (auto& [id, node] : by_id_) nodes.push_back({node, node->parent, node->name});
+  return nodes;
+}
+
+std::string file_handle_key(int type, const unsigned char* bytes, size_t size) {
+  std::string key(sizeof(type) + size, '\0');
+  std::memcpy(key.data(), &type, sizeof(type));
+  std::memcpy(key.data() + sizeof(type), bytes, size);
+  return key;
+}
+
+std::string file_handle_key(int fd) {
+  struct {
+    file_handle header;
+    unsigned char bytes[MAX_HANDLE_SZ];
+  } handle;
+  handle.header.handle_bytes = MAX_HANDLE_SZ;
+  int mount_id;
+  if (name_to_handle_at(fd, "", &handle.header, &mount_id, AT_EMPTY_PATH) != 0) return "";
+  return file_handle_key(handle.header.handle_type, handle.header.f_handle,
+                         handle.header.handle_bytes);
 }
 
 size_t NodeTable::size() {

@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "protocol/messages.h"
 
@@ -28,7 +30,13 @@ struct Node {
   const dev_t device;
   const ino_t inode;
   const mode_t type;
+  std::string handle;    // file-handle key (file_handle_key()), when tracked; set once
+                         // under NodeTable::mutex_
   uint64_t lookups = 0;  // guarded by NodeTable::mutex_
+  // The last name the guest learnt it by (for invalidating everything after
+  // lost change events); guarded by NodeTable::mutex_.
+  protocol::NodeId parent;
+  std::string name;
 };
 using NodeRef = std::shared_ptr<Node>;
 
@@ -47,6 +55,19 @@ class NodeTable {
   void forget(protocol::NodeId id, uint64_t count);
   size_t size();
 
+  // Change notifications: new nodes get their file handle as a key, so that
+  // a change event (which names file handles) finds its node without a
+  // syscall. Call before the first lookup.
+  void track_handles();
+  NodeRef find_by_handle(const std::string& key);
+  void note_name(const NodeRef& node, protocol::NodeId parent, const std::string& name);
+  struct Named {
+    NodeRef node;
+    protocol::NodeId parent;
+    std::string name;
+  };
+  std::vector<Named> all();
+
  private:
   struct Key {
     dev_t device;
@@ -61,8 +82,15 @@ class NodeTable {
   std::mutex mutex_;  // leaf lock: nothing else is taken while it is held
   std::unordered_map<uint64_t, NodeRef> by_id_;
   std::unordered_map<Key, NodeRef, KeyHash> by_inode_;
+  std::unordered_map<std::string, NodeRef> by_handle_;
+  bool track_handles_ = false;
   uint64_t next_id_ = 2;
   size_t max_nodes_;
 };
+
+// The key of a file handle: its type and bytes, as name_to_handle_at() and
+// fanotify report them. "" when the file system has no handles.
+std::string file_handle_key(int fd);
+std::string file_handle_key(int type, const unsigned char* bytes, size_t size);
 
 }  // namespace fsout::host

@@ -6,6 +6,7 @@
 #include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/fanotify.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -97,6 +98,33 @@ class Passthrough final : public FileSystem {
   ~Passthrough() override {
     cancel_waits();
     for (auto& [key, fd] : lock_fds_) close(fd);
+  }
+
+  void track_changes() override { nodes_.track_handles(); }
+
+  void notifications_for(const HostChange& change, std::vector<NotifyMessage>& out) override {
+    NodeRef object = nodes_.find_by_handle(change.object);
+    NodeRef directory = nodes_.find_by_handle(change.directory);
+    const bool entry_changed =
+        change.events & (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO);
+    const bool gone = change.events & (FAN_DELETE | FAN_MOVED_FROM);
+    if (directory && entry_changed && !change.name.empty()) {
+      if (gone && object)
+        out.push_back({kNotifyDelete, object->id, directory->id, EntryName{change.name}});
+      else
+        out.push_back({kNotifyEntry, {}, directory->id, EntryName{change.name}});
+      out.push_back({kNotifyInode, directory->id, {}, {}});  // its mtime, size, nlink
+    }
+    // Data, attributes, or the link count of the object.
+    if (object) out.push_back({kNotifyInode, object->id, {}, {}});
+  }
+
+  void forget_everything(std::vector<NotifyMessage>& out) override {
+    for (auto& named : nodes_.all()) {
+      if (!named.name.empty())
+        out.push_back({kNotifyEntry, {}, named.parent, EntryName{named.name}});
+      out.push_back({kNotifyInode, named.node->id, {}, {}});
+    }
   }
 
   Result<Attr> root_attr() override {
@@ -260,8 +288,8 @@ class Passthrough final : public FileSystem {
       ActingAs as(caller.value());
       // Through /proc/self/fd: AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH,
       // which a thread acting as a non-root caller does not have.
-      if (linkat(AT_FDCWD, confine::fd_path(node->fd).c_str(), parent->fd,
-                 r.new_name.value.c_str(), AT_SYMLINK_FOLLOW) != 0)
+      if (linkat(AT_FDCWD, confine::fd_path(node->fd).c_str(), parent->fd, r.new_name.value.c_str(),
+                 AT_SYMLINK_FOLLOW) != 0)
         return last_error();
     }
     return lookup_in(*parent, r.new_name.value);
@@ -313,6 +341,7 @@ class Passthrough final : public FileSystem {
       close(fd);
       return Errno{ENFILE};
     }
+    nodes_.note_name(node, parent->id, r.name.value);
     auto opened = add_handle(fd, node, flags & O_ACCMODE);
     if (!opened.ok()) {
       nodes_.forget(node->id, 1);
@@ -680,6 +709,7 @@ class Passthrough final : public FileSystem {
     }
     NodeRef node = nodes_.add_lookup(fd, st);
     if (!node) return Errno{ENFILE};
+    nodes_.note_name(node, parent.id, name);
     return EntryReply{node->id, 0, attr_of(node->fd, st)};
   }
 
@@ -697,6 +727,7 @@ class Passthrough final : public FileSystem {
     }
     NodeRef node = nodes_.add_lookup(fd, st);
     if (!node) return Errno{ENFILE};
+    nodes_.note_name(node, parent.id, name);
     return EntryReply{node->id, 0, attr_of(node->fd, st)};
   }
 

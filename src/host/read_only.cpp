@@ -17,6 +17,13 @@ class ReadOnly final : public FileSystem {
 
   Result<Attr> root_attr() override { return inner_->root_attr(); }
   void cancel_waits() override { inner_->cancel_waits(); }
+  void track_changes() override { inner_->track_changes(); }
+  void notifications_for(const HostChange& change, std::vector<NotifyMessage>& out) override {
+    inner_->notifications_for(change, out);
+  }
+  void forget_everything(std::vector<NotifyMessage>& out) override {
+    inner_->forget_everything(out);
+  }
 
   // Operations that only read pass through.
 #define FSOUT_PASS(name, request, reply) \

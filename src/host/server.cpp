@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -22,10 +23,18 @@ Server::Server(ServerConfig config) : config_(std::move(config)) {
     throw std::runtime_error("cannot serve '" + config_.root_path + "': " + std::strerror(errno));
   config_.session.root_fd = root_fd_;
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (config_.watch_changes) {
+    std::string why;
+    watcher_ = ChangeWatcher::start(root_fd_, why);
+    if (!watcher_)
+      std::fprintf(stderr, "fsoutd: no change notifications for guests (%s)\n", why.c_str());
+    config_.session.watcher = watcher_.get();
+  }
 }
 
 Server::~Server() {
   stop();
+  watcher_.reset();  // after the sessions, which subscribe to it
   for (auto& [fd, address] : listeners_) {
     if (fd >= 0) close(fd);
     if (address.kind == transport::Address::Kind::kUnix) unlink(address.path.c_str());

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "host/change_watcher.h"
 #include "host/session.h"
 #include "transport/address.h"
 
@@ -19,6 +20,8 @@ struct ServerConfig {
   // Accepted streams are virtio-serial ports behind QEMU's -chardev socket:
   // they outlive guest modules, so resynchronise instead of closing.
   bool serial_streams = false;
+  // Watch the export for host changes and offer guests NOTIFY (needs root).
+  bool watch_changes = true;
 };
 
 class Server {
@@ -51,6 +54,7 @@ class Server {
 
   ServerConfig config_;
   int root_fd_ = -1;
+  std::unique_ptr<ChangeWatcher> watcher_;
   int wake_fd_ = -1;
   std::vector<std::pair<int, transport::Address>> listeners_;
   std::vector<std::thread> listener_threads_;

@@ -1,7 +1,9 @@
 #include "host/session.h"
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -27,10 +29,12 @@ Session::Session(std::unique_ptr<transport::FrameStream> stream, SessionConfig c
     : stream_(std::move(stream)), config_(std::move(config)), peer_(std::move(peer)) {
   for (unsigned i = 0; i < std::max(1u, config_.workers); ++i)
     workers_.emplace_back([this] { worker_loop(); });
+  if (config_.watcher) config_.watcher->subscribe(this);
 }
 
 Session::~Session() {
   stop();
+  if (config_.watcher) config_.watcher->unsubscribe(this);
   {
     std::lock_guard lock(mutex_);
     closing_ = true;
@@ -141,10 +145,48 @@ void Session::reset_state() {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [&] { return in_flight_ == 0 || closing_; });
   wait_for_waiters(lock);
+  notify_ = false;
+  std::lock_guard notify_lock(notify_mutex_);
   fs_.reset();
 }
 
+void Session::changed(const HostChange& change, pid_t thread) {
+  if (!notify_) return;
+  std::vector<NotifyMessage> notes;
+  {
+    std::lock_guard lock(notify_mutex_);
+    // The guest made this change itself through us: it knows.
+    if (std::find(own_threads_.begin(), own_threads_.end(), thread) != own_threads_.end()) return;
+    if (fs_) fs_->notifications_for(change, notes);
+  }
+  send_notifications(notes);
+}
+
+void Session::lost_changes() {
+  if (!notify_) return;
+  std::vector<NotifyMessage> notes;
+  {
+    std::lock_guard lock(notify_mutex_);
+    if (fs_) fs_->forget_everything(notes);
+  }
+  log("change events were lost; the guest forgets everything it cached");
+  send_notifications(notes);
+}
+
+void Session::send_notifications(const std::vector<NotifyMessage>& notes) {
+  std::vector<uint8_t> body;
+  for (const auto& note : notes) {
+    body.clear();
+    encode_message(body, note);
+    if (!stream_->write_frame({FrameKind::kNotify, 0, 0, 0}, body)) return;
+  }
+}
+
 void Session::worker_loop() {
+  {
+    std::lock_guard lock(notify_mutex_);
+    own_threads_.push_back(gettid());
+  }
   for (;;) {
     std::unique_lock lock(mutex_);
     changed_.wait(lock, [&] { return !queue_.empty() || closing_; });
@@ -248,11 +290,17 @@ void Session::hello(const Job& job) {
   }
   reply.version = kProtocolVersion;
   reply.capabilities = request.capabilities & kCapAllKnown;
+  if (!config_.watcher) reply.capabilities &= ~kCapNotify;
+  if (reply.capabilities & kCapNotify) fs->track_changes();
   reply.max_message = std::min(std::max(request.max_message, 64u * 1024), config_.max_message);
   reply.flags = config_.read_only ? kHelloReadOnly : 0;
   reply.root = kRootNode;
   reply.root_attr = root.value();
-  fs_ = std::move(fs);
+  {
+    std::lock_guard lock(notify_mutex_);
+    fs_ = std::move(fs);
+  }
+  notify_ = (reply.capabilities & kCapNotify) != 0;
   stream_->set_max_payload(reply.max_message);
   log("session started: guest " + request.guest_os.value + ", protocol " +
       std::to_string(reply.version));

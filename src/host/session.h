@@ -3,6 +3,8 @@
 // writes replies in whatever order they finish.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -12,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "host/change_watcher.h"
 #include "host/file_system.h"
 #include "transport/stream.h"
 
@@ -26,9 +29,10 @@ struct SessionConfig {
   Limits limits;
   std::string export_name;
   std::shared_ptr<const IdMap> ids;  // guest <-> host ids; null: identity
+  ChangeWatcher* watcher = nullptr;  // host changes, for NOTIFY; null: none
 };
 
-class Session {
+class Session : public ChangeWatcher::Subscriber {
  public:
   Session(std::unique_ptr<transport::FrameStream> stream, SessionConfig config, std::string peer);
   ~Session();
@@ -37,6 +41,10 @@ class Session {
   // streams) or stop() is called.
   void run();
   void stop();
+
+  // From the change watcher's thread: tell the guest what to forget.
+  void changed(const HostChange& change, pid_t thread) override;
+  void lost_changes() override;
 
  private:
   struct Job {
@@ -56,6 +64,7 @@ class Session {
   void fault(const std::string& why);
   void send_error(const protocol::FrameHeader& request, int native_errno);
   void log(const std::string& message);
+  void send_notifications(const std::vector<protocol::NotifyMessage>& notes);
 
   std::unique_ptr<transport::FrameStream> stream_;
   SessionConfig config_;
@@ -75,6 +84,13 @@ class Session {
   size_t waiters_ = 0;
   bool closing_ = false;
   std::vector<std::thread> workers_;
+
+  // NOTIFY: on when the guest asked for it. notify_mutex_ guards fs_ against
+  // a HELLO replacing it while the watcher's thread reads it, and the ids of
+  // this session's own threads, whose changes need no echo.
+  std::atomic<bool> notify_ = false;
+  std::mutex notify_mutex_;
+  std::vector<pid_t> own_threads_;
 };
 
 // Installs the process-wide signal setup sessions rely on (SIGPIPE ignored,

@@ -33,7 +33,11 @@ inline constexpr uint64_t kCapReaddirplus = 1u << 0;
 inline constexpr uint64_t kCapPosixLocks = 1u << 1;
 inline constexpr uint64_t kCapFlock = 1u << 2;
 inline constexpr uint64_t kCapXattr = 1u << 3;
-inline constexpr uint64_t kCapAllKnown = kCapReaddirplus | kCapPosixLocks | kCapFlock | kCapXattr;
+// The host pushes NOTIFY frames when something the guest may cache changes
+// on the host (only when the host can watch the export).
+inline constexpr uint64_t kCapNotify = 1u << 4;
+inline constexpr uint64_t kCapAllKnown =
+    kCapReaddirplus | kCapPosixLocks | kCapFlock | kCapXattr | kCapNotify;
 
 // Declares the fields of a message, in wire order.
 #define FSOUT_FIELDS(...)                         \
@@ -152,6 +156,20 @@ struct HelloReply {
   bool operator==(const HelloReply&) const = default;
 };
 inline constexpr uint32_t kHelloReadOnly = 1;
+
+// A NOTIFY frame (kind kNotify, opcode 0, request id 0), host to guest:
+// something the guest may have cached changed on the host.
+inline constexpr uint32_t kNotifyInode = 1;   // node's data and attributes
+inline constexpr uint32_t kNotifyEntry = 2;   // the name `name` in directory `parent`
+inline constexpr uint32_t kNotifyDelete = 3;  // `name` in `parent`, which was `node`, is gone
+struct NotifyMessage {
+  uint32_t what = 0;
+  NodeId node;    // kNotifyInode, kNotifyDelete
+  NodeId parent;  // kNotifyEntry, kNotifyDelete
+  EntryName name;
+  FSOUT_FIELDS(what, node.value, parent.value, name)
+  bool operator==(const NotifyMessage&) const = default;
+};
 
 // ---- entries and nodes
 struct EntryReply {

@@ -180,6 +180,7 @@ class MountedExport {
   std::string export_dir() const { return root_ + "/export"; }
   std::string mount_dir() const { return root_ + "/mnt"; }
   const std::string& address() const { return address_; }
+  pid_t daemon_pid() const { return daemon_->pid(); }
   std::string log(const std::string& name) const {
     std::ifstream in(root_ + "/" + name);
     std::stringstream s;
