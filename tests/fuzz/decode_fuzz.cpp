@@ -1,6 +1,6 @@
 // Coverage-guided fuzzer (libFuzzer) for everything that decodes guest
 // input: frame headers, resynchronisation, and every request and reply of
-// the operation list. Built and run by tests/fuzz/run.sh.
+// the operation list, and NOTIFY. Built and run by tests/fuzz/run.sh.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -17,6 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)decode_frame_header(input.first<kFrameHeaderSize>(), header);
   }
   (void)find_frame_header(input);
+  {
+    NotifyMessage note;  // host to guest
+    (void)decode_message(input, note);
+  }
   // The first byte picks an operation so that the fuzzer can specialise.
   if (size == 0) return 0;
   uint16_t opcode = uint16_t(1 + data[0] % 35);

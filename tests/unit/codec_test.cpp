@@ -79,6 +79,8 @@ TEST(Codec, EveryOperationRoundTrips) {
 #undef FSOUT_ROUND_TRIP
 }
 
+TEST(Codec, NotifyRoundTrips) { expect_round_trip<NotifyMessage>("NOTIFY"); }
+
 TEST(Codec, OpcodesAreNamedAndUnique) {
   std::set<std::string> names;
 #define FSOUT_NAMES(number, name, request, reply) \
