@@ -27,8 +27,9 @@ const char kUsage[] =
     "vsock:CID:PORT, serial:DEVICE) on MOUNTPOINT.\n"
     "\n"
     "  -f                   stay in the foreground\n"
-    "  -o cache=MODE        none (no caching), auto (1 s, the default), always (1 h, keep\n"
-    "                       pages), coherent (1 day, keep pages; the host says what changed)\n"
+    "  -o cache=MODE        coherent (the default: 1 day, pages kept, the host says what\n"
+    "                       changed; auto when the host cannot), auto (1 s), always (1 h,\n"
+    "                       pages kept, nobody else changes the export), none\n"
     "  -o entry_timeout=S   seconds a name lookup is cached (overrides the cache mode)\n"
     "  -o attr_timeout=S    seconds attributes are cached (overrides the cache mode)\n"
     "  -o readahead=BYTES   how far the kernel reads ahead (default 8 MiB; needs root)\n"
@@ -215,9 +216,11 @@ int main(int argc, char** argv) {
   guest.connection = connection.get();
   if (guest.options.cache == fsout::guest::CacheMode::kCoherent &&
       !(connection->hello().capabilities & fsout::protocol::kCapNotify)) {
-    std::fprintf(stderr,
-                 "fsout-mount: the host sends no change notifications (fsoutd not root?); "
-                 "cache=auto instead of cache=coherent\n");
+    // The default quietly becomes auto; an explicit request is answered.
+    if (config.cache)
+      std::fprintf(stderr,
+                   "fsout-mount: the host sends no change notifications (fsoutd not root?); "
+                   "cache=auto instead of cache=coherent\n");
     guest.options.cache = fsout::guest::CacheMode::kAuto;
     fsout::guest::configure_cache(guest);
   }

@@ -24,7 +24,7 @@ namespace fsout::guest {
 enum class CacheMode { kNone, kAuto, kAlways, kCoherent };
 
 struct MountOptions {
-  CacheMode cache = CacheMode::kAuto;
+  CacheMode cache = CacheMode::kCoherent;  // auto when the host cannot notify
   double entry_timeout = -1;  // seconds; -1: the cache mode's default
   double attr_timeout = -1;
   uint32_t readahead = 0;  // bytes the kernel may read ahead; 0: one request (max_io)

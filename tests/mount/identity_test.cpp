@@ -61,7 +61,7 @@ TEST_P(PermissionBattery, MatchesAPlainDirectory) {
   EXPECT_TRUE(fs::is_empty(mounted.export_dir()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Identity, PermissionBattery, ::testing::Values("auto", "none"),
+INSTANTIATE_TEST_SUITE_P(Identity, PermissionBattery, ::testing::Values("coherent", "auto", "none"),
                          [](const auto& info) { return info.param; });
 
 // --uid-map/--gid-map: the host sees mapped ids, the guest its own; host ids

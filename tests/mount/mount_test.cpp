@@ -54,7 +54,8 @@ TEST_P(Differential, BatteryMatchesAPlainDirectory) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mount, Differential,
-                         ::testing::Values(Variant{"unix", "auto"}, Variant{"tcp", "auto"},
+                         ::testing::Values(Variant{"unix", "coherent"}, Variant{"tcp", "coherent"},
+                                           Variant{"unix", "auto"}, Variant{"tcp", "auto"},
                                            Variant{"unix", "none"}, Variant{"unix", "always"},
                                            Variant{"tcp", "none"}),
                          [](const auto& info) {
