@@ -3,7 +3,8 @@
 #   native      a plain directory (the limit)
 #   fuse-floor  libfuse's passthrough_ll example (FUSE without an RPC hop)
 #   sshfs       sshfs -o passive joined by pipes to OpenSSH's sftp-server
-#   fsout       fsoutd + fsout-mount over unix:, default cache mode
+#   fsout       fsoutd + fsout-mount over unix:, default cache mode (coherent)
+#   fsout-auto  the same with -o cache=auto (1 s timeouts, no notifications)
 # in turn, several rounds; prints medians and the ratio to native.
 # Needs root and the build (cmake --build build). Usage: bench/host.sh [ROUNDS]
 set -euo pipefail
@@ -78,14 +79,16 @@ mount_fs() {
       # sftp-server opens its read end first.
       sshfs -f -o passive localhost:"$source" "$MNT" >"$work/to-server$index" <"$work/to-client$index" 2>>"$work/sshfs.log" &
       FS_PIDS+=($!) ;;
-    fsout)
+    fsout | fsout-auto)
+      local options=()
+      [[ $kind == fsout-auto ]] && options=(-o cache=auto)
       if [[ ! -S $work/fsout.sock ]]; then
         build/fsoutd --listen "unix:$work/fsout.sock" "$source" 2>>"$work/fsoutd.log" &
         FSOUTD_PID=$!
         pids+=($FSOUTD_PID)
         for _ in $(seq 100); do [[ -S $work/fsout.sock ]] && break; sleep 0.05; done
       fi
-      build/fsout-mount -f "unix:$work/fsout.sock" "$MNT" 2>>"$work/fsout-mount.log" &
+      build/fsout-mount -f "${options[@]}" "unix:$work/fsout.sock" "$MNT" 2>>"$work/fsout-mount.log" &
       FS_PIDS=($! "$FSOUTD_PID") ;;
   esac
   pids+=("${FS_PIDS[@]}")
@@ -125,6 +128,7 @@ run_round() {
   timed "$fs" untar tar -xf "$work/tree.tar" -C "$dir/src"
   drop_caches
   timed "$fs" find-stat find "$dir/src" -printf '%s %m\n'
+  timed "$fs" find-stat-warm find "$dir/src" -printf '%s %m\n'  # again: what caches keep
   timed "$fs" grep-r grep -r -c fsout_never_matches "$dir/src"
   timed "$fs" git-add bash -c "cd '$dir/src' && git init -q && git add -A"
   timed "$fs" git-status git -C "$dir/src" status --porcelain
@@ -184,8 +188,8 @@ run_round() {
 command -v bc >/dev/null || { apt-get install -y -qq bc >/dev/null; }
 for ((round = 1; round <= rounds; round++)); do
   # Rotate the order each round so no file system always goes first.
-  order=(native fuse-floor sshfs fsout)
-  shift_by=$(((round - 1) % 4))
+  order=(native fuse-floor sshfs fsout fsout-auto)
+  shift_by=$(((round - 1) % 5))
   order=("${order[@]:shift_by}" "${order[@]:0:shift_by}")
   for fs in "${order[@]}"; do
     echo "round $round/$rounds: $fs" >&2
@@ -205,13 +209,13 @@ awk '
   }
   function show(v, u) { return u == "s" ? sprintf("%.3f", v) : sprintf("%.0f", v) }
   END {
-    split("native fuse-floor sshfs fsout", fs, " ")
-    print "| step | unit | native | fuse-floor | sshfs | fsout |"
-    print "| --- | --- | ---: | ---: | ---: | ---: |"
+    split("native fuse-floor sshfs fsout fsout-auto", fs, " ")
+    print "| step | unit | native | fuse-floor | sshfs | fsout | fsout-auto |"
+    print "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
     for (s = 1; s <= n; s++) {
       step = steps[s]; line = "| " step " | " unit[step] " |"
       base = median(values["native", step])
-      for (f = 1; f <= 4; f++) {
+      for (f = 1; f <= 5; f++) {
         v = median(values[fs[f], step])
         ratio = (base + 0 != 0 && step !~ /^cpu:/ && step !~ /errors/) ? sprintf(" (%.2f)", v / base) : ""
         line = line " " show(v, unit[step]) ratio " |"

@@ -97,7 +97,7 @@ Result<std::vector<ListedEntry>> Client::list(const std::string& path) {
   int error = 0;
   for (;;) {
     auto page = connection_->call<Opcode::kReaddirplus>(
-        ReaddirRequest{opened.value().handle, offset, 64 * 1024});
+        ReaddirRequest{opened.value().handle, offset, 64 * 1024, {}});
     if (!page.ok()) {
       error = page.error();
       break;

@@ -128,11 +128,32 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->time_gran = 1;  // the host keeps nanoseconds
+  // Coherent: no OPENDIR/RELEASEDIR round trips, cached listings and
+  // symlink targets; the host's NOTIFY for a node drops them.
+  if (guest.coherent && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT))
+    guest.zero_message_opendir = true;
+  if (guest.coherent && (conn->capable & FUSE_CAP_CACHE_SYMLINKS))
+    conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (!guest_of(req).coherent) {
+    connection(req).call_async<Op::kLookup>(LookupRequest{node_of(parent), Name{name}},
+                                            reply_entry(req));
+    return;
+  }
+  // Coherent: a name that does not exist is remembered too (programs probe
+  // for many: .gitignore, headers along include paths); the host's NOTIFY
+  // for the directory entry forgets it when the name appears.
+  auto answer = reply_entry(req);
   connection(req).call_async<Op::kLookup>(LookupRequest{node_of(parent), Name{name}},
-                                          reply_entry(req));
+                                          [req, answer](int error, const EntryReply& e) mutable {
+                                            if (error != ENOENT) return answer(error, e);
+                                            fuse_entry_param negative{};
+                                            negative.ino = 0;
+                                            negative.entry_timeout = guest_of(req).entry_timeout;
+                                            fuse_reply_entry(req, &negative);
+                                          });
 }
 
 void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t count) {
@@ -350,6 +371,12 @@ void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
 // ---- directories
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (guest_of(req).zero_message_opendir) {
+    // The kernel opens directories itself from now on (and caches their
+    // listings); READDIR then names the node, with handle 0.
+    fuse_reply_err(req, ENOSYS);
+    return;
+  }
   fuse_file_info info = *fi;
   connection(req).call_async<Op::kOpendir>(OpenRequest{node_of(ino), 0},
                                            [req, info](int error, const OpenReply& r) mutable {
@@ -358,14 +385,18 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                                                return;
                                              }
                                              info.fh = r.handle.value;
-                                             info.cache_readdir = 0;
+                                             // Coherent: the kernel keeps directory
+                                             // listings; the host's NOTIFY for the
+                                             // directory drops them.
+                                             info.cache_readdir = guest_of(req).coherent;
+                                             info.keep_cache = guest_of(req).coherent;
                                              fuse_reply_open(req, &info);
                                            });
 }
 
-void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
   connection(req).call_async<Op::kReaddir>(
-      ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size)},
+      ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size), node_of(ino)},
       [req, size](int error, const ReaddirReply& r) {
         if (error) {
           fuse_reply_err(req, error);
@@ -386,9 +417,9 @@ void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file
       });
 }
 
-void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
   connection(req).call_async<Op::kReaddirplus>(
-      ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size)},
+      ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size), node_of(ino)},
       [req, size](int error, const ReaddirplusReply& r) {
         if (error) {
           fuse_reply_err(req, error);
@@ -661,6 +692,7 @@ void configure_cache(Guest& guest) {
       guest.keep_cache = true;
       break;
   }
+  guest.coherent = guest.options.cache == CacheMode::kCoherent;
   guest.entry_timeout = guest.options.entry_timeout >= 0 ? guest.options.entry_timeout : timeout;
   guest.attr_timeout = guest.options.attr_timeout >= 0 ? guest.options.attr_timeout : timeout;
 }

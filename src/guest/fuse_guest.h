@@ -44,6 +44,8 @@ struct Guest {
   double entry_timeout = 1.0;
   double attr_timeout = 1.0;
   bool keep_cache = false;
+  bool coherent = false;  // host NOTIFY keeps the caches right
+  bool zero_message_opendir = false;  // the kernel opens directories itself
 };
 
 // Turns the host's NOTIFY messages into the kernel's invalidations, on a

@@ -40,6 +40,11 @@ class FileSystem {
   virtual void track_changes() {}
   virtual void notifications_for(const HostChange&, std::vector<protocol::NotifyMessage>&) {}
   virtual void forget_everything(std::vector<protocol::NotifyMessage>&) {}
+  // When the daemon runs short of file descriptors (each node holds one), or
+  // the session holds half of its node limit, asks the guest to forget its
+  // oldest names, so that its kernel drops the inodes it does not use and
+  // FORGETs them.
+  virtual void make_room(std::vector<protocol::NotifyMessage>&) {}
 };
 
 struct Limits {

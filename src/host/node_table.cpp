@@ -3,11 +3,28 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 
 namespace fsout::host {
 
-Node::~Node() { close(fd); }
+namespace {
+std::atomic<size_t> node_fds{0};
+}  // namespace
+
+Node::Node(protocol::NodeId id, int fd, const struct stat& st)
+    : id(id), fd(fd), device(st.st_dev), inode(st.st_ino), type(st.st_mode & S_IFMT) {
+  ++node_fds;
+}
+
+Node::~Node() {
+  close(fd);
+  --node_fds;
+}
+
+size_t NodeTable::open_fds() { return node_fds.load(std::memory_order_relaxed); }
 
 NodeTable::NodeTable(int root_fd, const struct stat& root_stat, size_t max_nodes)
     : max_nodes_(max_nodes) {
@@ -29,10 +46,13 @@ NodeRef NodeTable::add_lookup(int fd, const struct stat& st) {
   if (it != by_inode_.end()) {
     NodeRef node = it->second;
     if (node->id != protocol::kRootNode) ++node->lookups;
+    node->forget_asked = false;  // the guest uses it again
     lock.unlock();
     close(fd);
     return node;
   }
+  if (by_id_.size() >= max_nodes_ && wait_for_room_)
+    room_.wait_for(lock, std::chrono::seconds(2), [&] { return by_id_.size() < max_nodes_; });
   if (by_id_.size() >= max_nodes_) {
     lock.unlock();
     close(fd);
@@ -68,6 +88,7 @@ void NodeTable::forget(protocol::NodeId id, uint64_t count) {
   }
   dropped = std::move(node);
   by_id_.erase(it);
+  room_.notify_one();
 }
 
 void NodeTable::track_handles() {
@@ -99,6 +120,23 @@ std::vector<NodeTable::Named> NodeTable::all() {
   nodes.reserve(by_id_.size());
   for (auto& [id, node] : by_id_) nodes.push_back({node, node->parent, node->name});
   return nodes;
+}
+
+std::vector<NodeTable::Named> NodeTable::take_oldest_names(size_t count) {
+  std::lock_guard lock(mutex_);
+  std::vector<NodeRef> candidates;
+  for (auto& [id, node] : by_id_)
+    if (!node->forget_asked && !node->name.empty()) candidates.push_back(node);
+  std::sort(candidates.begin(), candidates.end(), [](const NodeRef& a, const NodeRef& b) {
+    bool a_dir = S_ISDIR(a->type), b_dir = S_ISDIR(b->type);
+    return a_dir != b_dir ? !a_dir : a->id.value < b->id.value;
+  });
+  std::vector<Named> taken;
+  for (size_t i = 0; i < candidates.size() && taken.size() < count; ++i) {
+    candidates[i]->forget_asked = true;
+    taken.push_back({candidates[i], candidates[i]->parent, candidates[i]->name});
+  }
+  return taken;
 }
 
 std::string file_handle_key(int type, const unsigned char* bytes, size_t size) {

@@ -7,6 +7,7 @@
 
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -19,8 +20,7 @@
 namespace fsout::host {
 
 struct Node {
-  Node(protocol::NodeId id, int fd, const struct stat& st)
-      : id(id), fd(fd), device(st.st_dev), inode(st.st_ino), type(st.st_mode & S_IFMT) {}
+  Node(protocol::NodeId id, int fd, const struct stat& st);
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -30,9 +30,10 @@ struct Node {
   const dev_t device;
   const ino_t inode;
   const mode_t type;
-  std::string handle;    // file-handle key (file_handle_key()), when tracked; set once
-                         // under NodeTable::mutex_
-  uint64_t lookups = 0;  // guarded by NodeTable::mutex_
+  std::string handle;         // file-handle key (file_handle_key()), when tracked; set once
+                              // under NodeTable::mutex_
+  uint64_t lookups = 0;       // guarded by NodeTable::mutex_
+  bool forget_asked = false;  // take_oldest_names() gave it out; NodeTable::mutex_
   // The last name the guest learnt it by (for invalidating everything after
   // lost change events); guarded by NodeTable::mutex_.
   protocol::NodeId parent;
@@ -67,6 +68,15 @@ class NodeTable {
     std::string name;
   };
   std::vector<Named> all();
+  // Up to `count` named nodes, files before directories, oldest first, that
+  // were not taken before (each node is asked to be forgotten once).
+  std::vector<Named> take_oldest_names(size_t count);
+  // When full, add_lookup() waits (up to 2 s) for FORGETs instead of
+  // failing at once: for sessions whose guest is asked to forget.
+  void wait_for_room() { wait_for_room_ = true; }
+
+  // O_PATH fds held by the nodes of every table in this process.
+  static size_t open_fds();
 
  private:
   struct Key {
@@ -84,6 +94,8 @@ class NodeTable {
   std::unordered_map<Key, NodeRef, KeyHash> by_inode_;
   std::unordered_map<std::string, NodeRef> by_handle_;
   bool track_handles_ = false;
+  bool wait_for_room_ = false;
+  std::condition_variable room_;  // a node was dropped
   uint64_t next_id_ = 2;
   size_t max_nodes_;
 };

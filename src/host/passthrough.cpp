@@ -8,14 +8,17 @@
 #include <signal.h>
 #include <sys/fanotify.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -100,7 +103,10 @@ class Passthrough final : public FileSystem {
     for (auto& [key, fd] : lock_fds_) close(fd);
   }
 
-  void track_changes() override { nodes_.track_handles(); }
+  void track_changes() override {
+    nodes_.track_handles();
+    nodes_.wait_for_room();  // make_room() asks the guest; FORGETs follow
+  }
 
   void notifications_for(const HostChange& change, std::vector<NotifyMessage>& out) override {
     NodeRef object = nodes_.find_by_handle(change.object);
@@ -125,6 +131,31 @@ class Passthrough final : public FileSystem {
         out.push_back({kNotifyEntry, {}, named.parent, EntryName{named.name}});
       out.push_back({kNotifyInode, named.node->id, {}, {}});
     }
+  }
+
+  void make_room(std::vector<NotifyMessage>& out) override {
+    static const size_t budget = [] {
+      rlimit limit{};
+      getrlimit(RLIMIT_NOFILE, &limit);
+      return std::max<size_t>(1024, size_t(limit.rlim_cur) / 4 * 3);
+    }();
+    // Short of fds in the process, or half of this session's node limit.
+    const size_t held = nodes_.size();
+    const bool short_of_fds = NodeTable::open_fds() > budget;
+    if (!short_of_fds && held <= limits_.max_nodes / 2) return;
+    // Not more often than every 20 ms per session: the guest needs a
+    // moment to forget, and names already asked for are skipped.
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
+    int64_t last = last_room_made_ms_.load();
+    if (now - last < 20 || !last_room_made_ms_.compare_exchange_strong(last, now)) return;
+    // Down to a quarter of the limit (or half of what is held when the
+    // process is short of fds): the oldest first (ids increase), files
+    // before directories (forgetting a directory's name forgets its subtree).
+    size_t count = short_of_fds ? held / 2 : held - std::min(held, limits_.max_nodes / 4);
+    for (auto& named : nodes_.take_oldest_names(count))
+      out.push_back({kNotifyEntry, {}, named.parent, EntryName{named.name}});
   }
 
   Result<Attr> root_attr() override {
@@ -458,7 +489,9 @@ class Passthrough final : public FileSystem {
 
   Result<ReaddirReply> Readdir(const ReaddirRequest& r) override {
     ReaddirReply reply;
-    auto status = read_directory(r, dirent_cost, [&](dirent* d, uint64_t next) {
+    HandleRef h = directory_handle(r);
+    if (!h || !h->dir) return Errno{errno == 0 ? EBADF : errno};
+    auto status = read_directory(h, r, dirent_cost, [&](dirent* d, uint64_t next) {
       reply.entries.push_back(
           DirEntry{d->d_ino, next, canon::dirent_type_to_wire(d->d_type), EntryName{d->d_name}});
       return true;
@@ -469,9 +502,9 @@ class Passthrough final : public FileSystem {
 
   Result<ReaddirplusReply> Readdirplus(const ReaddirRequest& r) override {
     ReaddirplusReply reply;
-    HandleRef h = handle(r.handle);
-    if (!h || !h->dir) return Errno{EBADF};
-    auto status = read_directory(r, direntplus_cost, [&](dirent* d, uint64_t next) {
+    HandleRef h = directory_handle(r);
+    if (!h || !h->dir) return Errno{errno == 0 ? EBADF : errno};
+    auto status = read_directory(h, r, direntplus_cost, [&](dirent* d, uint64_t next) {
       DirEntryPlus item;
       item.dirent =
           DirEntry{d->d_ino, next, canon::dirent_type_to_wire(d->d_type), EntryName{d->d_name}};
@@ -680,6 +713,25 @@ class Passthrough final : public FileSystem {
     return it == handles_.end() ? nullptr : it->second;
   }
 
+  // The handle a READDIR names, or for handle 0 the node's directory opened
+  // for this one request (guests whose kernel opens directories without
+  // asking, FUSE's zero-message opendir). nullptr with errno set on failure.
+  HandleRef directory_handle(const ReaddirRequest& r) {
+    errno = 0;
+    if (r.handle.value != 0 || r.node.value == 0) return handle(r.handle);
+    NodeRef node = nodes_.get(r.node);
+    if (!node) return errno = ESTALE, nullptr;
+    if (!S_ISDIR(node->type)) return errno = ENOTDIR, nullptr;
+    int fd = confine::reopen_node(node->fd, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return errno = -fd, nullptr;
+    auto h = std::make_shared<Handle>();
+    h->fd = fd;
+    h->node = std::move(node);
+    h->dir = fdopendir(fd);
+    if (!h->dir) return nullptr;  // errno from fdopendir; ~Handle closes fd
+    return h;
+  }
+
   Result<OpenReply> add_handle(int fd, NodeRef node, int access) {
     auto h = std::make_shared<Handle>();
     h->fd = fd;
@@ -817,9 +869,7 @@ class Passthrough final : public FileSystem {
   // Walks the directory from r.offset, handing entries to `emit` while their
   // cost fits the budget. `emit` returns false to skip an entry.
   template <class Cost, class Emit>
-  int read_directory(const ReaddirRequest& r, Cost cost, Emit emit) {
-    HandleRef h = handle(r.handle);
-    if (!h || !h->dir) return EBADF;
+  int read_directory(const HandleRef& h, const ReaddirRequest& r, Cost cost, Emit emit) {
     std::lock_guard lock(h->dir_mutex);
     if (r.offset != h->position) {
       if (r.offset == 0)
@@ -926,6 +976,7 @@ class Passthrough final : public FileSystem {
   std::mutex waiters_mutex_;
   std::set<pthread_t> waiters_;
   std::atomic<bool> cancelled_ = false;
+  std::atomic<int64_t> last_room_made_ms_{0};  // make_room(): steady clock, ms
 };
 
 }  // namespace

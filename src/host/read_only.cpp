@@ -24,6 +24,7 @@ class ReadOnly final : public FileSystem {
   void forget_everything(std::vector<NotifyMessage>& out) override {
     inner_->forget_everything(out);
   }
+  void make_room(std::vector<NotifyMessage>& out) override { inner_->make_room(out); }
 
   // Operations that only read pass through.
 #define FSOUT_PASS(name, request, reply) \

@@ -130,6 +130,12 @@ void Session::run() {
       if (!stream_->resyncs()) fault("request before HELLO");
       continue;  // a resyncing stream waits for HELLO and ignores the rest
     }
+    if (job.header.opcode == uint16_t(Opcode::kForget)) {
+      // Inline: quick, no reply, and workers waiting for room in the node
+      // table must be able to see it while they wait.
+      dispatch(job);
+      continue;
+    }
     std::unique_lock lock(mutex_);
     changed_.wait(lock, [&] { return in_flight_ < config_.max_in_flight || closing_; });
     if (closing_) break;
@@ -194,10 +200,12 @@ void Session::worker_loop() {
     Job job = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    if (is_blocking_lock(job))
+    if (is_blocking_lock(job)) {
       start_waiter(std::move(job));
-    else
+    } else {
       dispatch(job);
+      after_request();
+    }
     lock.lock();
     --in_flight_;
     lock.unlock();
@@ -246,7 +254,16 @@ void Session::dispatch(const Job& job) {
     default:
       // An operation from a newer protocol: refuse it, keep the session.
       send_error(job.header, ENOSYS);
+      return;
   }
+}
+
+void Session::after_request() {
+  // fs_ stays while requests are in flight (a HELLO waits for them).
+  if (!notify_ || !fs_) return;
+  std::vector<NotifyMessage> notes;
+  fs_->make_room(notes);
+  if (!notes.empty()) send_notifications(notes);
 }
 
 void Session::hello(const Job& job) {

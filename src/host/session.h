@@ -65,6 +65,7 @@ class Session : public ChangeWatcher::Subscriber {
   void send_error(const protocol::FrameHeader& request, int native_errno);
   void log(const std::string& message);
   void send_notifications(const std::vector<protocol::NotifyMessage>& notes);
+  void after_request();  // asks the guest to forget when fds run short
 
   std::unique_ptr<transport::FrameStream> stream_;
   SessionConfig config_;

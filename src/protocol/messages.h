@@ -355,10 +355,11 @@ struct FsyncRequest {
 
 // ---- directories
 struct ReaddirRequest {  // READDIR, READDIRPLUS
-  HandleId handle;
-  uint64_t offset = 0;  // 0, or the `next_offset` of an entry already returned
-  uint32_t size = 0;    // byte budget of the reply's entry list
-  FSOUT_FIELDS(handle.value, offset, size)
+  HandleId handle;       // 0: no handle, read `node` (opened for this request only)
+  uint64_t offset = 0;   // 0, or the `next_offset` of an entry already returned
+  uint32_t size = 0;     // byte budget of the reply's entry list
+  NodeId node;           // the directory, when handle is 0
+  FSOUT_FIELDS(handle.value, offset, size, node.value)
   bool operator==(const ReaddirRequest&) const = default;
 };
 struct DirEntry {

@@ -160,7 +160,7 @@ TEST_F(Confinement, IdsNeverIssuedAreRefused) {
               ESTALE);
     EXPECT_EQ(c->call<Opcode::kRead>(ReadRequest{HandleId{id}, 0, 100}).error(), EBADF);
     EXPECT_EQ(c->call<Opcode::kWrite>(WriteRequest{HandleId{id}, 0, {}}).error(), EBADF);
-    EXPECT_EQ(c->call<Opcode::kReaddir>(ReaddirRequest{HandleId{id}, 0, 4096}).error(), EBADF);
+    EXPECT_EQ(c->call<Opcode::kReaddir>(ReaddirRequest{HandleId{id}, 0, 4096, {}}).error(), EBADF);
   }
   EXPECT_TRUE(c->connected());
 }

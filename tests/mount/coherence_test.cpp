@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 
 #include "harness.h"
@@ -269,6 +270,36 @@ TEST(Coherence, LostEventsLoseNoInvalidation) {
   // The overflow path was taken (and said so).
   EXPECT_NE(m.first().log("fsoutd.log").find("change events were lost"), std::string::npos)
       << m.first().log("fsoutd.log");
+}
+
+// A session that holds many nodes asks its guest to forget old names (its
+// node limit, or the process's fds, would otherwise run out: EMFILE/ENFILE
+// in the middle of an untar). Here the limit is 300 nodes and the guest
+// makes and reads 3000 files.
+TEST(Coherence, GuestForgetsWhenTheHostRunsShortOfNodes) {
+  ASSERT_EQ(geteuid(), 0u);
+  MountedExport m("unix", "cache=coherent", {"--max-nodes", "300"});
+  ASSERT_TRUE(m.mounted());
+  const std::string dir = m.mount_dir() + "/many";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  int failures = 0;
+  std::string first_failure;
+  for (int i = 0; i < 3000; ++i) {
+    std::string name = dir + "/f" + std::to_string(i);
+    int fd = open(name.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    bool ok = fd >= 0 && write(fd, name.data(), name.size()) == ssize_t(name.size());
+    if (fd >= 0) close(fd);
+    if (!ok && failures++ == 0) first_failure = name + ": " + std::strerror(errno);
+  }
+  EXPECT_EQ(failures, 0) << first_failure;
+  int wrong = 0;
+  std::string first_wrong;
+  for (int i = 0; i < 3000; ++i) {
+    std::string name = dir + "/f" + std::to_string(i);
+    std::string got = slurp(name);
+    if (got != name && wrong++ == 0) first_wrong = name + ": " + got + " " + std::strerror(errno);
+  }
+  EXPECT_EQ(wrong, 0) << first_wrong;
 }
 
 }  // namespace

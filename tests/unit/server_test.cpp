@@ -161,7 +161,7 @@ TEST_F(ServerTest, IdsNeverIssuedAreErrorsNotCrashes) {
   EXPECT_EQ(c->call<Opcode::kOpen>(OpenRequest{NodeId{~0ull}, 0}).error(), ESTALE);
   EXPECT_EQ(c->call<Opcode::kRead>(ReadRequest{HandleId{77}, 0, 10}).error(), EBADF);
   EXPECT_EQ(c->call<Opcode::kRelease>(HandleRequest{HandleId{77}}).error(), EBADF);
-  EXPECT_EQ(c->call<Opcode::kReaddir>(ReaddirRequest{HandleId{1}, 0, 4096}).error(), EBADF);
+  EXPECT_EQ(c->call<Opcode::kReaddir>(ReaddirRequest{HandleId{1}, 0, 4096, {}}).error(), EBADF);
   c->call_async<Opcode::kForget>(ForgetRequest{{ForgetItem{NodeId{999}, 1}}},
                                  [](int, const Empty&) {});
   // Oversized reads are refused, not allocated.
@@ -250,7 +250,7 @@ TEST_F(ServerTest, ReaddirplusPagesThroughABigDirectory) {
   uint64_t offset = 0;
   int pages = 0;
   for (;;) {
-    auto page = c->call<Opcode::kReaddirplus>(ReaddirRequest{dir.value().handle, offset, 4096});
+    auto page = c->call<Opcode::kReaddirplus>(ReaddirRequest{dir.value().handle, offset, 4096, {}});
     ASSERT_TRUE(page.ok());
     if (page.value().entries.empty()) break;
     ++pages;
