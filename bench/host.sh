@@ -175,7 +175,7 @@ run_round() {
   start8=$(now)
   local errors=0 job_pids=()
   for i in 0 1 2 3 4 5 6 7; do
-    (mkdir -p "${dirs[i]}/s$i" && tar -xf "$work/tree.tar" -C "${dirs[i]}/s$i" && rm -rf "${dirs[i]}/s$i") &
+    (mkdir -p "${dirs[i]}/s$i" && tar -xf "$work/tree.tar" -C "${dirs[i]}/s$i" && rm -rf "${dirs[i]}/s$i") 2>>"$work/steps.log" &
     job_pids+=($!)
   done
   for pid in "${job_pids[@]}"; do wait "$pid" || errors=$((errors + 1)); done
