@@ -266,6 +266,38 @@ TEST_F(ServerTest, ReaddirplusPagesThroughABigDirectory) {
   EXPECT_GT(pages, 20);           // the 4 KiB budget was honoured
 }
 
+// Without a handle (the guest kernel opened the directory itself), READDIR
+// names the node; each page is read from a fresh open at the offset given.
+TEST_F(ServerTest, ReaddirWithoutAHandlePagesByNode) {
+  start();
+  fs::create_directory(exported("dir"));
+  for (int i = 0; i < 500; ++i) write_file(exported("dir/file" + std::to_string(i)), "");
+  auto c = connect();
+  auto dir = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"dir"}});
+  ASSERT_TRUE(dir.ok());
+  std::set<std::string> seen;
+  uint64_t offset = 0;
+  for (;;) {
+    auto page = c->call<Opcode::kReaddir>(ReaddirRequest{{}, offset, 2048, dir.value().node});
+    ASSERT_TRUE(page.ok());
+    if (page.value().entries.empty()) break;
+    for (auto& entry : page.value().entries) {
+      EXPECT_TRUE(seen.insert(entry.name.value).second) << entry.name.value;
+      offset = entry.next_offset;
+    }
+  }
+  EXPECT_EQ(seen.size(), 502u);
+  auto plus = c->call<Opcode::kReaddirplus>(ReaddirRequest{{}, 0, 4096, dir.value().node});
+  ASSERT_TRUE(plus.ok());
+  EXPECT_FALSE(plus.value().entries.empty());
+  auto file = c->call<Opcode::kLookup>(LookupRequest{dir.value().node, Name{"file1"}});
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(c->call<Opcode::kReaddir>(ReaddirRequest{{}, 0, 4096, file.value().node}).error(),
+            ENOTDIR);
+  EXPECT_EQ(c->call<Opcode::kReaddir>(ReaddirRequest{{}, 0, 4096, NodeId{999999}}).error(), ESTALE);
+  EXPECT_EQ(c->call<Opcode::kReaddir>(ReaddirRequest{{}, 0, 4096, {}}).error(), EBADF);
+}
+
 // Blocked lock waits must not take the session's workers: more waiters than
 // workers, and the unlock that frees them still gets through.
 TEST_F(ServerTest, LockWaitersDoNotStallTheSession) {
