@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <utility>
 
 #include "protocol/canonical.h"
 #include "protocol/codec.h"
@@ -29,12 +30,19 @@ Session::Session(std::unique_ptr<transport::FrameStream> stream, SessionConfig c
     : stream_(std::move(stream)), config_(std::move(config)), peer_(std::move(peer)) {
   for (unsigned i = 0; i < std::max(1u, config_.workers); ++i)
     workers_.emplace_back([this] { worker_loop(); });
+  sender_ = std::thread([this] { sender_loop(); });
   if (config_.watcher) config_.watcher->subscribe(this);
 }
 
 Session::~Session() {
   stop();
   if (config_.watcher) config_.watcher->unsubscribe(this);
+  {
+    std::lock_guard lock(outbox_mutex_);
+    outbox_closing_ = true;
+  }
+  outbox_ready_.notify_all();
+  sender_.join();
   {
     std::lock_guard lock(mutex_);
     closing_ = true;
@@ -180,11 +188,44 @@ void Session::lost_changes() {
 }
 
 void Session::send_notifications(const std::vector<NotifyMessage>& notes) {
+  // Queued for the sender thread: the watcher's thread serves every session
+  // and must not wait for one guest that reads its stream slowly.
+  {
+    std::lock_guard lock(outbox_mutex_);
+    if (outbox_.size() + notes.size() > kMaxOutbox) {
+      outbox_.clear();  // too far behind: the guest forgets everything instead
+      outbox_overflowed_ = true;
+    } else {
+      outbox_.insert(outbox_.end(), notes.begin(), notes.end());
+    }
+  }
+  outbox_ready_.notify_one();
+}
+
+void Session::sender_loop() {
   std::vector<uint8_t> body;
-  for (const auto& note : notes) {
-    body.clear();
-    encode_message(body, note);
-    if (!stream_->write_frame({FrameKind::kNotify, 0, 0, 0}, body)) return;
+  for (;;) {
+    std::deque<NotifyMessage> batch;
+    bool overflowed;
+    {
+      std::unique_lock lock(outbox_mutex_);
+      outbox_ready_.wait(lock,
+                         [&] { return outbox_closing_ || outbox_overflowed_ || !outbox_.empty(); });
+      if (outbox_closing_) return;
+      batch.swap(outbox_);
+      overflowed = std::exchange(outbox_overflowed_, false);
+    }
+    if (overflowed) {
+      std::lock_guard lock(notify_mutex_);
+      std::vector<NotifyMessage> all;
+      if (fs_) fs_->forget_everything(all);
+      batch.insert(batch.end(), all.begin(), all.end());
+    }
+    for (const auto& note : batch) {
+      body.clear();
+      encode_message(body, note);
+      if (!stream_->write_frame({FrameKind::kNotify, 0, 0, 0}, body)) break;
+    }
   }
 }
 

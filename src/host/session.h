@@ -92,6 +92,16 @@ class Session : public ChangeWatcher::Subscriber {
   std::atomic<bool> notify_ = false;
   std::mutex notify_mutex_;
   std::vector<pid_t> own_threads_;
+  // Notifications wait here for the sender thread (bounded: beyond
+  // kMaxOutbox the guest is told to forget everything instead).
+  static constexpr size_t kMaxOutbox = 65536;
+  void sender_loop();
+  std::mutex outbox_mutex_;
+  std::condition_variable outbox_ready_;
+  std::deque<protocol::NotifyMessage> outbox_;
+  bool outbox_overflowed_ = false;
+  bool outbox_closing_ = false;
+  std::thread sender_;
 };
 
 // Installs the process-wide signal setup sessions rely on (SIGPIPE ignored,
