@@ -75,7 +75,7 @@ void ChangeWatcher::unsubscribe(Subscriber* subscriber) {
 }
 
 void ChangeWatcher::loop() {
-  alignas(fanotify_event_metadata) static thread_local char buffer[64 * 1024];
+  static thread_local char buffer[64 * 1024];
   for (;;) {
     pollfd fds[2] = {{fanotify_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0 && errno != EINTR) return;
@@ -88,50 +88,65 @@ void ChangeWatcher::loop() {
   }
 }
 
+// Events follow each other at 4-byte boundaries (info records are padded to
+// 4 bytes), so every structure is copied out before it is read.
 void ChangeWatcher::handle(const char* events, size_t size) {
-  auto* event = reinterpret_cast<const fanotify_event_metadata*>(events);
-  size_t left = size;
-  for (; FAN_EVENT_OK(event, left); event = FAN_EVENT_NEXT(event, left)) {
-    if (event->vers != FANOTIFY_METADATA_VERSION) return;
-    if (event->fd >= 0) close(event->fd);  // not in FID mode; never kept
-    if (event->mask & FAN_Q_OVERFLOW) {
+  size_t at = 0;
+  while (at + sizeof(fanotify_event_metadata) <= size) {
+    fanotify_event_metadata event;
+    std::memcpy(&event, events + at, sizeof(event));
+    if (event.vers != FANOTIFY_METADATA_VERSION || event.event_len < event.metadata_len ||
+        event.metadata_len < sizeof(event) || at + event.event_len > size)
+      return;
+    const char* start = events + at;
+    const char* end = start + event.event_len;
+    at += event.event_len;
+    if (event.fd >= 0) close(event.fd);  // not in FID mode; never kept
+    if (event.mask & FAN_Q_OVERFLOW) {
       std::lock_guard lock(mutex_);
       for (auto* subscriber : subscribers_) subscriber->lost_changes();
       continue;
     }
     HostChange change;
-    change.events = uint32_t(event->mask);
-    const char* info = reinterpret_cast<const char*>(event) + event->metadata_len;
-    const char* end = reinterpret_cast<const char*>(event) + event->event_len;
-    while (info + sizeof(fanotify_event_info_header) <= end) {
-      auto* header = reinterpret_cast<const fanotify_event_info_header*>(info);
-      if (header->len < sizeof(*header) || info + header->len > end) break;
-      if (header->info_type == FAN_EVENT_INFO_TYPE_FID ||
-          header->info_type == FAN_EVENT_INFO_TYPE_DFID ||
-          header->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) {
-        auto* fid = reinterpret_cast<const fanotify_event_info_fid*>(info);
-        auto* handle = reinterpret_cast<const file_handle*>(fid->handle);
-        std::string key =
-            file_handle_key(handle->handle_type, handle->f_handle, handle->handle_bytes);
-        if (header->info_type == FAN_EVENT_INFO_TYPE_FID) {
-          change.object = key;
-        } else {
-          change.directory = key;
-          if (header->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) {
-            const char* name =
-                reinterpret_cast<const char*>(handle->f_handle) + handle->handle_bytes;
-            change.name.assign(name, strnlen(name, size_t(end - name)));
-            if (change.name == ".") change.name.clear();  // the directory itself
+    change.events = uint32_t(event.mask);
+    for (const char* info = start + event.metadata_len;
+         info + sizeof(fanotify_event_info_header) <= end;) {
+      fanotify_event_info_header header;
+      std::memcpy(&header, info, sizeof(header));
+      if (header.len < sizeof(header) || info + header.len > end) break;
+      const bool fid = header.info_type == FAN_EVENT_INFO_TYPE_FID;
+      const bool dfid = header.info_type == FAN_EVENT_INFO_TYPE_DFID ||
+                        header.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME;
+      // header, fsid, then a struct file_handle (bytes, type, the handle).
+      const char* handle = info + sizeof(header) + sizeof(__kernel_fsid_t);
+      const size_t fixed = sizeof(header) + sizeof(__kernel_fsid_t) + 2 * sizeof(int);
+      if ((fid || dfid) && header.len >= fixed) {
+        unsigned bytes;
+        int type;
+        std::memcpy(&bytes, handle, sizeof(bytes));
+        std::memcpy(&type, handle + sizeof(bytes), sizeof(type));
+        const auto* data = reinterpret_cast<const unsigned char*>(handle + 2 * sizeof(int));
+        if (fixed + bytes <= header.len) {
+          std::string key = file_handle_key(type, data, bytes);
+          if (fid) {
+            change.object = key;
+          } else {
+            change.directory = key;
+            if (header.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) {
+              const char* name = reinterpret_cast<const char*>(data) + bytes;
+              change.name.assign(name, strnlen(name, size_t(info + header.len - name)));
+              if (change.name == ".") change.name.clear();  // the directory itself
+            }
           }
         }
       }
-      info += header->len;
+      info += header.len;
     }
     // Without target ids a dirent event's object is the directory itself.
-    if (!target_fids_ && (event->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO)))
+    if (!target_fids_ && (event.mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO)))
       change.object.clear();
     std::lock_guard lock(mutex_);
-    for (auto* subscriber : subscribers_) subscriber->changed(change, pid_t(event->pid));
+    for (auto* subscriber : subscribers_) subscriber->changed(change, pid_t(event.pid));
   }
 }
 
