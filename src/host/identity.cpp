@@ -127,7 +127,13 @@ const std::vector<gid_t>& daemon_groups() {
 }
 
 ActingAs::ActingAs(const HostCaller& caller) {
-  if (geteuid() != 0) return;
+  static const uid_t daemon_uid = geteuid();
+  static const gid_t daemon_gid = getegid();
+  if (daemon_uid != 0) return;
+  // Root's own group with no other groups: the daemon (root, with every
+  // file capability) already acts exactly so; the common case of a guest
+  // working as root costs no syscall.
+  if (caller.uid == 0 && caller.gid == daemon_gid && caller.groups.empty()) return;
   daemon_groups();  // taken before the first switch
   // Groups first: after fsuid leaves 0 the thread may no longer change them.
   syscall(SYS_setgroups, caller.groups.size(), caller.groups.data());

@@ -32,6 +32,7 @@ NodeTable::NodeTable(int root_fd, const struct stat& root_stat, size_t max_nodes
   root->lookups = 1;
   by_id_[protocol::kRootNode.value] = root;
   by_inode_[{root->device, root->inode}] = root;
+  count_ = 1;
 }
 
 NodeRef NodeTable::get(protocol::NodeId id) {
@@ -62,6 +63,7 @@ NodeRef NodeTable::add_lookup(int fd, const struct stat& st) {
   node->lookups = 1;
   by_id_[node->id.value] = node;
   by_inode_[{node->device, node->inode}] = node;
+  count_ = by_id_.size();
   if (track_handles_) {
     lock.unlock();  // a syscall: not under the table's lock
     std::string key = file_handle_key(fd);
@@ -88,6 +90,7 @@ void NodeTable::forget(protocol::NodeId id, uint64_t count) {
   }
   dropped = std::move(node);
   by_id_.erase(it);
+  count_ = by_id_.size();
   room_.notify_one();
 }
 
@@ -158,9 +161,6 @@ std::string file_handle_key(int fd) {
                          handle.header.handle_bytes);
 }
 
-size_t NodeTable::size() {
-  std::lock_guard lock(mutex_);
-  return by_id_.size();
-}
+size_t NodeTable::size() { return count_.load(std::memory_order_relaxed); }
 
 }  // namespace fsout::host

@@ -7,6 +7,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -91,6 +92,7 @@ class NodeTable {
   };
   std::mutex mutex_;  // leaf lock: nothing else is taken while it is held
   std::unordered_map<uint64_t, NodeRef> by_id_;
+  std::atomic<size_t> count_{0};  // by_id_.size(), readable without the lock
   std::unordered_map<Key, NodeRef, KeyHash> by_inode_;
   std::unordered_map<std::string, NodeRef> by_handle_;
   bool track_handles_ = false;

@@ -41,6 +41,8 @@
 #include <utility>
 #include <vector>
 
+#include "transcript.h"
+
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
 #endif
@@ -59,65 +61,8 @@ constexpr uid_t kNobody = 65534;
 // ---------------------------------------------------------------------------------------------
 // Formatting helpers
 
-std::string ErrnoName(int e) {
-  switch (e) {
-#define BATTERY_ERRNO(x) \
-  case x:                \
-    return #x;
-    BATTERY_ERRNO(EPERM)
-    BATTERY_ERRNO(ENOENT)
-    BATTERY_ERRNO(ESRCH)
-    BATTERY_ERRNO(EINTR)
-    BATTERY_ERRNO(EIO)
-    BATTERY_ERRNO(ENXIO)
-    BATTERY_ERRNO(E2BIG)
-    BATTERY_ERRNO(ENOEXEC)
-    BATTERY_ERRNO(EBADF)
-    BATTERY_ERRNO(ECHILD)
-    BATTERY_ERRNO(EAGAIN)
-    BATTERY_ERRNO(ENOMEM)
-    BATTERY_ERRNO(EACCES)
-    BATTERY_ERRNO(EFAULT)
-    BATTERY_ERRNO(EBUSY)
-    BATTERY_ERRNO(EEXIST)
-    BATTERY_ERRNO(EXDEV)
-    BATTERY_ERRNO(ENODEV)
-    BATTERY_ERRNO(ENOTDIR)
-    BATTERY_ERRNO(EISDIR)
-    BATTERY_ERRNO(EINVAL)
-    BATTERY_ERRNO(ENFILE)
-    BATTERY_ERRNO(EMFILE)
-    BATTERY_ERRNO(ENOTTY)
-    BATTERY_ERRNO(ETXTBSY)
-    BATTERY_ERRNO(EFBIG)
-    BATTERY_ERRNO(ENOSPC)
-    BATTERY_ERRNO(ESPIPE)
-    BATTERY_ERRNO(EROFS)
-    BATTERY_ERRNO(EMLINK)
-    BATTERY_ERRNO(EPIPE)
-    BATTERY_ERRNO(EDOM)
-    BATTERY_ERRNO(ERANGE)
-    BATTERY_ERRNO(EDEADLK)
-    BATTERY_ERRNO(ENAMETOOLONG)
-    BATTERY_ERRNO(ENOLCK)
-    BATTERY_ERRNO(ENOSYS)
-    BATTERY_ERRNO(ENOTEMPTY)
-    BATTERY_ERRNO(ELOOP)
-    BATTERY_ERRNO(ENODATA)
-    BATTERY_ERRNO(EOVERFLOW)
-    BATTERY_ERRNO(EBADFD)
-    BATTERY_ERRNO(EOPNOTSUPP)
-    BATTERY_ERRNO(ENOTCONN)
-    BATTERY_ERRNO(ECONNABORTED)
-    BATTERY_ERRNO(ETIMEDOUT)
-    BATTERY_ERRNO(ESTALE)
-    BATTERY_ERRNO(EDQUOT)
-    BATTERY_ERRNO(ECANCELED)
-    BATTERY_ERRNO(ENOTRECOVERABLE)
-#undef BATTERY_ERRNO
-  }
-  return "E#" + std::to_string(e);
-}
+using transcript::ErrnoName;
+using transcript::TypeName;
 
 // "ok" for rc >= 0, else the errno name. Pass the syscall result directly.
 std::string Ok(long rc) { return rc < 0 ? ErrnoName(errno) : "ok"; }
@@ -167,17 +112,6 @@ std::string Octal(mode_t m) {
   char buf[16];
   snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
   return buf;
-}
-
-std::string TypeName(mode_t m) {
-  if (S_ISREG(m)) return "reg";
-  if (S_ISDIR(m)) return "dir";
-  if (S_ISLNK(m)) return "lnk";
-  if (S_ISFIFO(m)) return "fifo";
-  if (S_ISCHR(m)) return "chr";
-  if (S_ISBLK(m)) return "blk";
-  if (S_ISSOCK(m)) return "sock";
-  return "unknown";
 }
 
 std::string Ts(const timespec& ts) {

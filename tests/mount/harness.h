@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -199,6 +200,19 @@ inline std::vector<std::string> lines(const std::string& text) {
   std::stringstream in(text);
   for (std::string line; std::getline(in, line);) result.push_back(line);
   return result;
+}
+
+// What a battery program prints on a plain directory (computed once per
+// program and kept for the test binary's life).
+inline const std::string& plain_directory_transcript(const std::string& program) {
+  static std::map<std::string, std::string> transcripts;
+  auto found = transcripts.find(program);
+  if (found != transcripts.end()) return found->second;
+  std::string dir = make_temp_dir();
+  Output out = run({program, dir});
+  fs::remove_all(dir);
+  EXPECT_EQ(out.status, 0) << out.err;
+  return transcripts[program] = out.out;
 }
 
 // Fails with the first differing lines when the transcripts differ.

@@ -37,22 +37,12 @@ std::pair<uid_t, gid_t> owner(const std::string& path) {
 }
 using Ids = std::pair<uid_t, gid_t>;
 
-const std::string& native_perm_transcript() {
-  static std::string transcript = [] {
-    std::string dir = make_temp_dir();
-    Output out = run({PERM_BATTERY_PATH, dir});
-    fs::remove_all(dir);
-    EXPECT_EQ(out.status, 0) << out.err;
-    return out.out;
-  }();
-  return transcript;
-}
 
 class PermissionBattery : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(PermissionBattery, MatchesAPlainDirectory) {
   ASSERT_EQ(geteuid(), 0u) << "the permission battery switches users: it needs root";
-  const std::string& native = native_perm_transcript();
+  const std::string& native = plain_directory_transcript(PERM_BATTERY_PATH);
   MountedExport mounted("unix", "allow_other,cache=" + GetParam());
   ASSERT_TRUE(mounted.mounted());
   Output out = run({PERM_BATTERY_PATH, mounted.mount_dir()});

@@ -6,17 +6,6 @@
 
 namespace fsout_test {
 
-// The plain-directory transcript, computed once.
-const std::string& native_transcript() {
-  static std::string transcript = [] {
-    std::string dir = make_temp_dir();
-    Output out = run({BATTERY_PATH, dir});
-    fs::remove_all(dir);
-    EXPECT_EQ(out.status, 0) << out.err;
-    return out.out;
-  }();
-  return transcript;
-}
 
 void expect_same_transcript(const std::string& native, const std::string& mounted,
                             size_t at_least) {
@@ -43,7 +32,7 @@ class Differential : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(Differential, BatteryMatchesAPlainDirectory) {
   ASSERT_EQ(geteuid(), 0u) << "mount tests need root (FUSE allow_other and the non-root checks)";
-  const std::string& native = native_transcript();
+  const std::string& native = plain_directory_transcript(BATTERY_PATH);
   MountedExport mounted(GetParam().transport,
                         "allow_other,default_permissions,cache=" + GetParam().cache);
   ASSERT_TRUE(mounted.mounted());

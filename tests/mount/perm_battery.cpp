@@ -32,6 +32,8 @@
 #include <string_view>
 #include <vector>
 
+#include "transcript.h"
+
 namespace {
 
 struct User {
@@ -57,50 +59,8 @@ int g_dirfd = -1;  // DIR, to come back to for the cleanup.
 // ---------------------------------------------------------------------------------------------
 // Formatting
 
-std::string ErrName(int e) {
-  switch (e) {
-#define PB_ERRNO(x) \
-  case x:           \
-    return #x;
-    PB_ERRNO(EPERM)
-    PB_ERRNO(ENOENT)
-    PB_ERRNO(EINTR)
-    PB_ERRNO(EIO)
-    PB_ERRNO(ENXIO)
-    PB_ERRNO(EBADF)
-    PB_ERRNO(EAGAIN)
-    PB_ERRNO(ENOMEM)
-    PB_ERRNO(EACCES)
-    PB_ERRNO(EFAULT)
-    PB_ERRNO(EBUSY)
-    PB_ERRNO(EEXIST)
-    PB_ERRNO(EXDEV)
-    PB_ERRNO(ENODEV)
-    PB_ERRNO(ENOTDIR)
-    PB_ERRNO(EISDIR)
-    PB_ERRNO(EINVAL)
-    PB_ERRNO(EMFILE)
-    PB_ERRNO(ETXTBSY)
-    PB_ERRNO(EFBIG)
-    PB_ERRNO(ENOSPC)
-    PB_ERRNO(EROFS)
-    PB_ERRNO(EMLINK)
-    PB_ERRNO(ERANGE)
-    PB_ERRNO(ENAMETOOLONG)
-    PB_ERRNO(ENOSYS)
-    PB_ERRNO(ENOTEMPTY)
-    PB_ERRNO(ELOOP)
-    PB_ERRNO(ENODATA)
-    PB_ERRNO(EOVERFLOW)
-    PB_ERRNO(EOPNOTSUPP)
-    PB_ERRNO(ENOTCONN)
-    PB_ERRNO(ETIMEDOUT)
-    PB_ERRNO(ESTALE)
-    PB_ERRNO(EDQUOT)
-#undef PB_ERRNO
-  }
-  return "E" + std::to_string(e);
-}
+using transcript::ErrnoName;
+using transcript::TypeName;
 
 std::string YesNo(bool b) { return b ? "yes" : "no"; }
 
@@ -109,17 +69,6 @@ std::string Mode(mode_t m) {
   char buf[16];
   snprintf(buf, sizeof buf, "0%03o", static_cast<unsigned>(m & 07777));
   return buf;
-}
-
-std::string TypeName(mode_t m) {
-  if (S_ISREG(m)) return "regular";
-  if (S_ISDIR(m)) return "directory";
-  if (S_ISLNK(m)) return "symlink";
-  if (S_ISFIFO(m)) return "fifo";
-  if (S_ISSOCK(m)) return "socket";
-  if (S_ISCHR(m)) return "chardev";
-  if (S_ISBLK(m)) return "blockdev";
-  return "unknown";
 }
 
 std::string Ts(const timespec& t) {
@@ -189,13 +138,13 @@ struct Res {
 
 Res Sys(long rc) { return {rc, rc < 0 ? errno : 0}; }
 
-std::string Str(const Res& r) { return r.rc < 0 ? ErrName(r.err) : "ok"; }
+std::string Str(const Res& r) { return r.rc < 0 ? ErrnoName(r.err) : "ok"; }
 
 // "ok" plus owner, mode, type and link count (size for files and symlinks, major:minor for
 // devices), or the errno name of lstat.
 std::string Info(const std::string& path) {
   struct stat st {};
-  if (lstat(path.c_str(), &st) != 0) return ErrName(errno);
+  if (lstat(path.c_str(), &st) != 0) return ErrnoName(errno);
   std::string s = "ok uid=" + std::to_string(st.st_uid) + " gid=" + std::to_string(st.st_gid) +
                   " mode=" + Mode(st.st_mode) + " type=" + TypeName(st.st_mode) +
                   " nlink=" + std::to_string(st.st_nlink);
@@ -208,13 +157,13 @@ std::string Info(const std::string& path) {
 
 std::string TimesOf(const std::string& path) {
   struct stat st {};
-  if (lstat(path.c_str(), &st) != 0) return ErrName(errno);
+  if (lstat(path.c_str(), &st) != 0) return ErrnoName(errno);
   return "ok atime=" + Ts(st.st_atim) + " mtime=" + Ts(st.st_mtim);
 }
 
 // Prints the result of a step; on success with the attributes of the object it made or changed.
 void Step(const std::string& op, const Res& r, const std::string& path) {
-  Out(op, r.rc < 0 ? ErrName(r.err) : Info(path));
+  Out(op, r.rc < 0 ? ErrnoName(r.err) : Info(path));
 }
 
 void Step(const std::string& op, const Res& r) { Out(op, Str(r)); }
@@ -257,7 +206,7 @@ void ReadLink(const std::string& p) {
   char buf[256];
   ssize_t n = readlink(p.c_str(), buf, sizeof buf);
   Res r = Sys(n);
-  Out("readlink " + Show(p), r.rc < 0 ? ErrName(r.err) : "ok " + std::string(buf, n));
+  Out("readlink " + Show(p), r.rc < 0 ? ErrnoName(r.err) : "ok " + std::string(buf, n));
 }
 
 void Link(const std::string& from, const std::string& to) {
@@ -297,7 +246,7 @@ void Access(const std::string& p, int mode, const std::string& name) {
 void Pwrite1(const std::string& p) {
   std::string op = "pwrite " + Show(p) + " 1 byte";
   int fd = open(p.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Out(op, "open " + ErrName(errno));
+  if (fd < 0) return Out(op, "open " + ErrnoName(errno));
   Res r = Sys(pwrite(fd, "x", 1, 0));
   close(fd);
   Step(op, r, p);
@@ -306,7 +255,7 @@ void Pwrite1(const std::string& p) {
 void Ftruncate(const std::string& p, off_t len) {
   std::string op = "ftruncate " + Show(p) + " " + std::to_string(len);
   int fd = open(p.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Out(op, "open " + ErrName(errno));
+  if (fd < 0) return Out(op, "open " + ErrnoName(errno));
   Res r = Sys(ftruncate(fd, len));
   close(fd);
   Step(op, r, p);
@@ -325,16 +274,16 @@ void Utimens(const std::string& p, const timespec* times, bool show, int flags =
 void Futimens(const std::string& p, const timespec* times) {
   std::string op = "futimens " + Show(p) + " atime=" + Ts(times[0]) + " mtime=" + Ts(times[1]);
   int fd = open(p.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Out(op, "open " + ErrName(errno));
+  if (fd < 0) return Out(op, "open " + ErrnoName(errno));
   Res r = Sys(futimens(fd, times));
   close(fd);
-  Out(op, r.rc < 0 ? ErrName(r.err) : TimesOf(p));
+  Out(op, r.rc < 0 ? ErrnoName(r.err) : TimesOf(p));
 }
 
 // Directory entries without "." and "..", sorted: readdir order differs between file systems.
 void List(const std::string& p) {
   DIR* d = opendir(p.c_str());
-  if (d == nullptr) return Out("opendir " + Show(p), ErrName(errno));
+  if (d == nullptr) return Out("opendir " + Show(p), ErrnoName(errno));
   std::vector<std::string> names;
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
@@ -350,7 +299,7 @@ void List(const std::string& p) {
 bool Ino(const std::string& p, ino_t* ino, std::string* err) {
   struct stat st {};
   if (lstat(p.c_str(), &st) != 0) {
-    *err = "stat " + Show(p) + " " + ErrName(errno);
+    *err = "stat " + Show(p) + " " + ErrnoName(errno);
     return false;
   }
   *ino = st.st_ino;
@@ -372,7 +321,7 @@ void RenameIno(const std::string& from, const std::string& to) {
   std::string err;
   if (!Ino(from, &before, &err)) return Out(op, err);
   Res r = Sys(rename(from.c_str(), to.c_str()));
-  if (r.rc < 0) return Out(op, ErrName(r.err));
+  if (r.rc < 0) return Out(op, ErrnoName(r.err));
   if (!Ino(to, &after, &err)) return Out(op, "ok " + err);
   Out(op, "ok same ino: " + YesNo(before == after));
 }
@@ -383,12 +332,12 @@ void TimeStep(const std::string& op, const std::string& before, const std::strin
               const std::function<Res()>& fn) {
   struct stat a {};
   struct stat b {};
-  if (lstat(before.c_str(), &a) != 0) return Out(op, "stat before " + ErrName(errno));
+  if (lstat(before.c_str(), &a) != 0) return Out(op, "stat before " + ErrnoName(errno));
   timespec pause{0, 20 * 1000 * 1000};
   nanosleep(&pause, nullptr);
   Res r = fn();
-  if (r.rc < 0) return Out(op, ErrName(r.err));
-  if (lstat(after.c_str(), &b) != 0) return Out(op, "ok stat after " + ErrName(errno));
+  if (r.rc < 0) return Out(op, ErrnoName(r.err));
+  if (lstat(after.c_str(), &b) != 0) return Out(op, "ok stat after " + ErrnoName(errno));
   Out(op, "ok ctime moved: " + YesNo(!SameTs(a.st_ctim, b.st_ctim)) +
               " mtime moved: " + YesNo(!SameTs(a.st_mtim, b.st_mtim)));
 }
@@ -439,13 +388,13 @@ int Cleanup() {
 // in order.
 void RunAs(const User& u, mode_t mask, const std::function<void()>& body) {
   pid_t pid = fork();
-  if (pid < 0) Fail("fork: " + ErrName(errno));
+  if (pid < 0) Fail("fork: " + ErrnoName(errno));
   if (pid == 0) {
     g_child = true;
     alarm(30);  // A request that never completes must end the child, not hang the battery.
-    if (setgroups(u.groups.size(), u.groups.data()) != 0) Fail("setgroups: " + ErrName(errno));
-    if (setgid(u.gid) != 0) Fail("setgid: " + ErrName(errno));
-    if (setuid(u.uid) != 0) Fail("setuid: " + ErrName(errno));
+    if (setgroups(u.groups.size(), u.groups.data()) != 0) Fail("setgroups: " + ErrnoName(errno));
+    if (setgid(u.gid) != 0) Fail("setgid: " + ErrnoName(errno));
+    if (setuid(u.uid) != 0) Fail("setuid: " + ErrnoName(errno));
     umask(mask);
     g_who = "u" + std::to_string(u.uid);
     body();
@@ -453,7 +402,7 @@ void RunAs(const User& u, mode_t mask, const std::function<void()>& body) {
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) Fail("waitpid: " + ErrName(errno));
+    if (errno != EINTR) Fail("waitpid: " + ErrnoName(errno));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == kExitIdentity) {
     Fail("cannot switch to uid " + std::to_string(u.uid));
@@ -470,7 +419,7 @@ void RootDir(const std::string& p, uid_t uid, gid_t gid, mode_t mode) {
   Res r = Sys(mkdir(p.c_str(), 0700));
   if (r.rc == 0) r = Sys(chown(p.c_str(), uid, gid));
   if (r.rc == 0) r = Sys(chmod(p.c_str(), mode));  // After chown, which may clear bits.
-  if (r.rc < 0) Fail("setup of " + p + ": " + ErrName(r.err));
+  if (r.rc < 0) Fail("setup of " + p + ": " + ErrnoName(r.err));
   Out("setup " + p + " " + std::to_string(uid) + ":" + std::to_string(gid) + " " + Mode(mode),
       Info(p));
 }
@@ -1018,8 +967,8 @@ int main(int argc, char** argv) {
 
   Section("cleanup");
   int e = Cleanup();
-  Out("cleanup", e ? ErrName(e) : "ok");
-  Out("DIR empty", EmptyDir(".", &err) ? "yes" : err ? ErrName(err) : "no");
+  Out("cleanup", e ? ErrnoName(e) : "ok");
+  Out("DIR empty", EmptyDir(".", &err) ? "yes" : err ? ErrnoName(err) : "no");
   WriteAll(1, "done\n");
   return 0;
 }

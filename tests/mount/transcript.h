@@ -1,0 +1,83 @@
+// What both differential batteries (battery.cpp, perm_battery.cpp) print for
+// errno values and file types, so that their transcripts read alike.
+#pragma once
+
+#include <errno.h>
+#include <sys/stat.h>
+
+#include <string>
+
+namespace transcript {
+
+inline std::string ErrnoName(int e) {
+  switch (e) {
+#define TRANSCRIPT_ERRNO(x) \
+  case x:                   \
+    return #x;
+    TRANSCRIPT_ERRNO(EPERM)
+    TRANSCRIPT_ERRNO(ENOENT)
+    TRANSCRIPT_ERRNO(ESRCH)
+    TRANSCRIPT_ERRNO(EINTR)
+    TRANSCRIPT_ERRNO(EIO)
+    TRANSCRIPT_ERRNO(ENXIO)
+    TRANSCRIPT_ERRNO(E2BIG)
+    TRANSCRIPT_ERRNO(ENOEXEC)
+    TRANSCRIPT_ERRNO(EBADF)
+    TRANSCRIPT_ERRNO(ECHILD)
+    TRANSCRIPT_ERRNO(EAGAIN)
+    TRANSCRIPT_ERRNO(ENOMEM)
+    TRANSCRIPT_ERRNO(EACCES)
+    TRANSCRIPT_ERRNO(EFAULT)
+    TRANSCRIPT_ERRNO(EBUSY)
+    TRANSCRIPT_ERRNO(EEXIST)
+    TRANSCRIPT_ERRNO(EXDEV)
+    TRANSCRIPT_ERRNO(ENODEV)
+    TRANSCRIPT_ERRNO(ENOTDIR)
+    TRANSCRIPT_ERRNO(EISDIR)
+    TRANSCRIPT_ERRNO(EINVAL)
+    TRANSCRIPT_ERRNO(ENFILE)
+    TRANSCRIPT_ERRNO(EMFILE)
+    TRANSCRIPT_ERRNO(ENOTTY)
+    TRANSCRIPT_ERRNO(ETXTBSY)
+    TRANSCRIPT_ERRNO(EFBIG)
+    TRANSCRIPT_ERRNO(ENOSPC)
+    TRANSCRIPT_ERRNO(ESPIPE)
+    TRANSCRIPT_ERRNO(EROFS)
+    TRANSCRIPT_ERRNO(EMLINK)
+    TRANSCRIPT_ERRNO(EPIPE)
+    TRANSCRIPT_ERRNO(EDOM)
+    TRANSCRIPT_ERRNO(ERANGE)
+    TRANSCRIPT_ERRNO(EDEADLK)
+    TRANSCRIPT_ERRNO(ENAMETOOLONG)
+    TRANSCRIPT_ERRNO(ENOLCK)
+    TRANSCRIPT_ERRNO(ENOSYS)
+    TRANSCRIPT_ERRNO(ENOTEMPTY)
+    TRANSCRIPT_ERRNO(ELOOP)
+    TRANSCRIPT_ERRNO(ENODATA)
+    TRANSCRIPT_ERRNO(EOVERFLOW)
+    TRANSCRIPT_ERRNO(EBADFD)
+    TRANSCRIPT_ERRNO(EOPNOTSUPP)
+    TRANSCRIPT_ERRNO(ENOTCONN)
+    TRANSCRIPT_ERRNO(ECONNABORTED)
+    TRANSCRIPT_ERRNO(ETIMEDOUT)
+    TRANSCRIPT_ERRNO(ESTALE)
+    TRANSCRIPT_ERRNO(EDQUOT)
+    TRANSCRIPT_ERRNO(ECANCELED)
+    TRANSCRIPT_ERRNO(ENOTRECOVERABLE)
+#undef TRANSCRIPT_ERRNO
+  }
+  return "E#" + std::to_string(e);
+}
+
+inline std::string TypeName(mode_t m) {
+  if (S_ISREG(m)) return "reg";
+  if (S_ISDIR(m)) return "dir";
+  if (S_ISLNK(m)) return "lnk";
+  if (S_ISFIFO(m)) return "fifo";
+  if (S_ISCHR(m)) return "chr";
+  if (S_ISBLK(m)) return "blk";
+  if (S_ISSOCK(m)) return "sock";
+  return "unknown";
+}
+
+}  // namespace transcript
