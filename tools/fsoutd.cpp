@@ -30,9 +30,8 @@ const char kUsage[] =
     "  --serial-streams     connections carry virtio-serial ports (QEMU -chardev socket):\n"
     "                       resynchronise after garbage and restart on a new HELLO\n"
     "                       instead of closing\n"
-    "  --threads N          worker threads per session (default 4)\n"
+    "  --threads N          threads per session = requests it performs at once (default 4)\n"
     "  --max-message BYTES  largest frame payload accepted (default 1052672)\n"
-    "  --max-in-flight N    requests per session read ahead of their replies (default 64)\n"
     "  --max-handles N      open files and directories per session (default 4096)\n"
     "  --max-nodes N        inodes a session may hold (default 1048576)\n"
     "  --export-name NAME   refuse guests that ask for another export name\n"
@@ -92,7 +91,6 @@ int main(int argc, char** argv) {
     kSerialStreams,
     kThreads,
     kMaxMessage,
-    kMaxInFlight,
     kMaxHandles,
     kMaxNodes,
     kExportName,
@@ -105,7 +103,6 @@ int main(int argc, char** argv) {
                                    {"serial-streams", no_argument, nullptr, kSerialStreams},
                                    {"threads", required_argument, nullptr, kThreads},
                                    {"max-message", required_argument, nullptr, kMaxMessage},
-                                   {"max-in-flight", required_argument, nullptr, kMaxInFlight},
                                    {"max-handles", required_argument, nullptr, kMaxHandles},
                                    {"max-nodes", required_argument, nullptr, kMaxNodes},
                                    {"export-name", required_argument, nullptr, kExportName},
@@ -136,9 +133,6 @@ int main(int argc, char** argv) {
         break;
       case kMaxMessage:
         config.session.max_message = number("--max-message", optarg, 65536u, 64u << 20);
-        break;
-      case kMaxInFlight:
-        config.session.max_in_flight = number("--max-in-flight", optarg, 1u, 65536u);
         break;
       case kMaxHandles:
         config.session.limits.max_handles = number<size_t>("--max-handles", optarg, 1, 1 << 24);

@@ -28,8 +28,6 @@ void install_session_signals() {
 Session::Session(std::unique_ptr<transport::FrameStream> stream, SessionConfig config,
                  std::string peer)
     : stream_(std::move(stream)), config_(std::move(config)), peer_(std::move(peer)) {
-  for (unsigned i = 0; i < std::max(1u, config_.workers); ++i)
-    workers_.emplace_back([this] { worker_loop(); });
   sender_ = std::thread([this] { sender_loop(); });
   if (config_.watcher) config_.watcher->subscribe(this);
 }
@@ -43,12 +41,6 @@ Session::~Session() {
   }
   outbox_ready_.notify_all();
   sender_.join();
-  {
-    std::lock_guard lock(mutex_);
-    closing_ = true;
-  }
-  changed_.notify_all();
-  for (auto& worker : workers_) worker.join();
   std::unique_lock lock(mutex_);
   wait_for_waiters(lock);
   fs_.reset();
@@ -110,16 +102,34 @@ void Session::fault(const std::string& why) {
 
 void Session::run() {
   log("connected");
+  std::vector<std::thread> helpers;
+  for (unsigned i = 1; i < std::max(1u, config_.workers); ++i)
+    helpers.emplace_back([this] { serve_loop(); });
+  serve_loop();
+  for (auto& helper : helpers) helper.join();
+  log(faulted_ ? "closed after a protocol fault" : "disconnected");
+}
+
+void Session::serve_loop() {
+  {
+    std::lock_guard lock(notify_mutex_);
+    own_threads_.push_back(gettid());
+  }
   for (;;) {
+    std::unique_lock reading(reader_mutex_);
+    if (stream_done_) return;
     Job job;
     auto status = stream_->read_frame(job.header, job.payload);
-    if (status == transport::FrameStream::ReadStatus::kFault) {
-      fault(stream_->fault());
-      break;
+    if (status == transport::FrameStream::ReadStatus::kFault) fault(stream_->fault());
+    if (status != transport::FrameStream::ReadStatus::kFrame) {
+      stream_done_ = true;  // the threads waiting to read see it and end
+      return;
     }
-    if (status == transport::FrameStream::ReadStatus::kClosed) break;
     if (faulted_) {
-      if (!stream_->resyncs()) break;
+      if (!stream_->resyncs()) {
+        stream_done_ = true;
+        return;
+      }
       reset_state();  // forget the misbehaving session; only a HELLO revives it
       faulted_ = false;
     }
@@ -139,25 +149,31 @@ void Session::run() {
       continue;  // a resyncing stream waits for HELLO and ignores the rest
     }
     if (job.header.opcode == uint16_t(Opcode::kForget)) {
-      // Inline: quick, no reply, and workers waiting for room in the node
-      // table must be able to see it while they wait.
+      // Here, while reading: quick, no reply, and threads waiting for room
+      // in the node table must see it while they wait.
       dispatch(job);
       continue;
     }
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return in_flight_ < config_.max_in_flight || closing_; });
-    if (closing_) break;
-    ++in_flight_;
-    queue_.push_back(std::move(job));
-    lock.unlock();
-    changed_.notify_all();
+    if (is_blocking_lock(job)) {
+      start_waiter(std::move(job));
+      continue;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      ++in_flight_;
+    }
+    reading.unlock();  // the next thread reads while this one works
+    dispatch(job);
+    after_request();
+    std::lock_guard lock(mutex_);
+    if (--in_flight_ == 0) changed_.notify_all();
   }
-  log(faulted_ ? "closed after a protocol fault" : "disconnected");
 }
 
 void Session::reset_state() {
+  // Called by the reading thread: no new request starts meanwhile.
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return in_flight_ == 0 || closing_; });
+  changed_.wait(lock, [&] { return in_flight_ == 0; });
   wait_for_waiters(lock);
   notify_ = false;
   std::lock_guard notify_lock(notify_mutex_);
@@ -226,31 +242,6 @@ void Session::sender_loop() {
       encode_message(body, note);
       if (!stream_->write_frame({FrameKind::kNotify, 0, 0, 0}, body)) break;
     }
-  }
-}
-
-void Session::worker_loop() {
-  {
-    std::lock_guard lock(notify_mutex_);
-    own_threads_.push_back(gettid());
-  }
-  for (;;) {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return !queue_.empty() || closing_; });
-    if (closing_) return;
-    Job job = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    if (is_blocking_lock(job)) {
-      start_waiter(std::move(job));
-    } else {
-      dispatch(job);
-      after_request();
-    }
-    lock.lock();
-    --in_flight_;
-    lock.unlock();
-    changed_.notify_all();
   }
 }
 

@@ -1,6 +1,8 @@
-// One guest's session: reads request frames from one stream, runs them on a
-// small pool of worker threads against the session's own FileSystem, and
-// writes replies in whatever order they finish.
+// One guest's session: a small pool of threads take turns reading request
+// frames from one stream (leader/followers): the thread that read a request
+// hands the stream to the next and performs the request itself, against the
+// session's own FileSystem, so a request never waits for a thread switch on
+// the host. Replies go out in whatever order they finish.
 #pragma once
 
 #include <sys/types.h>
@@ -23,9 +25,8 @@ namespace fsout::host {
 struct SessionConfig {
   int root_fd = -1;  // O_PATH directory fd of the export (not owned)
   bool read_only = false;
-  unsigned workers = 4;
+  unsigned workers = 4;  // threads, and so requests in flight; reading pauses beyond
   uint32_t max_message = protocol::kDefaultMaxMessage;
-  uint32_t max_in_flight = 64;  // requests read but not answered; reading pauses beyond
   Limits limits;
   std::string export_name;
   std::shared_ptr<const IdMap> ids;  // guest <-> host ids; null: identity
@@ -52,7 +53,8 @@ class Session : public ChangeWatcher::Subscriber {
     std::vector<uint8_t> payload;
   };
 
-  void worker_loop();
+  void serve_loop();
+  void wait_until_idle(std::unique_lock<std::mutex>& lock);
   bool is_blocking_lock(const Job& job) const;
   void start_waiter(Job job);
   void wait_for_waiters(std::unique_lock<std::mutex>& lock);
@@ -74,17 +76,20 @@ class Session : public ChangeWatcher::Subscriber {
   std::atomic<bool> faulted_ = false;
   std::atomic<bool> stopping_ = false;
 
-  std::mutex mutex_;  // guards the queue and counters below
-  std::condition_variable changed_;
-  std::deque<Job> queue_;
-  size_t in_flight_ = 0;
+  // One thread at a time reads the stream; it holds reader_mutex_ while it
+  // does, and while it runs what must not overlap other requests (HELLO,
+  // a reset after a fault, FORGET).
+  std::mutex reader_mutex_;
+  bool stream_done_ = false;  // guarded by reader_mutex_
+
+  std::mutex mutex_;                 // guards the counters below
+  std::condition_variable changed_;  // a request or waiter finished
+  size_t in_flight_ = 0;             // requests being performed by serving threads
   // Requests that may block for long (SETLKW, blocking flock) run on threads
   // of their own and do not count as in flight: otherwise waiters could take
   // every worker and every slot, and the unlock that frees them would never
   // be read.
   size_t waiters_ = 0;
-  bool closing_ = false;
-  std::vector<std::thread> workers_;
 
   // NOTIFY: on when the guest asked for it. notify_mutex_ guards fs_ against
   // a HELLO replacing it while the watcher's thread reads it, and the ids of
