@@ -68,6 +68,39 @@ bool Session::is_blocking_lock(const Job& job) const {
   return false;
 }
 
+bool Session::is_quick(const Job& job) const {
+  switch (Opcode(job.header.opcode)) {
+    case Opcode::kLookup:
+    case Opcode::kGetattr:
+    case Opcode::kReadlink:
+    case Opcode::kSymlink:
+    case Opcode::kMknod:
+    case Opcode::kMkdir:
+    case Opcode::kLink:
+    case Opcode::kOpen:
+    case Opcode::kCreate:
+    case Opcode::kFlush:
+    case Opcode::kOpendir:
+    case Opcode::kReleasedir:
+    case Opcode::kAccess:
+    case Opcode::kGetxattr:
+    case Opcode::kSetxattr:
+    case Opcode::kListxattr:
+    case Opcode::kRemovexattr:
+    case Opcode::kLseek:
+    case Opcode::kGetlk:
+    case Opcode::kSetlk:  // blocking ones were sent to waiters before
+    case Opcode::kFlock:
+      return true;
+    case Opcode::kSetattr: {
+      SetattrRequest request;  // a truncation may free many blocks: not quick
+      return decode_message(job.payload, request) && !(request.valid & kSetSize);
+    }
+    default:
+      return false;  // data, sync, unlink/rmdir/rename/release (may free blocks), listings
+  }
+}
+
 void Session::start_waiter(Job job) {
   {
     std::lock_guard lock(mutex_);
@@ -115,8 +148,11 @@ void Session::serve_loop() {
     std::lock_guard lock(notify_mutex_);
     own_threads_.push_back(gettid());
   }
+  // Kept across iterations: unlocking and relocking at once would wake a
+  // waiting thread for nothing.
+  std::unique_lock reading(reader_mutex_, std::defer_lock);
   for (;;) {
-    std::unique_lock reading(reader_mutex_);
+    if (!reading.owns_lock()) reading.lock();
     if (stream_done_) return;
     Job job;
     auto status = stream_->read_frame(job.header, job.payload);
@@ -156,6 +192,14 @@ void Session::serve_loop() {
     }
     if (is_blocking_lock(job)) {
       start_waiter(std::move(job));
+      continue;
+    }
+    if (is_quick(job)) {
+      // Metadata work that takes microseconds: done while still the reader,
+      // so no other thread is woken to read meanwhile (that wake-up costs
+      // more than the work).
+      dispatch(job);
+      after_request();
       continue;
     }
     {
