@@ -74,6 +74,10 @@ void ChangeWatcher::unsubscribe(Subscriber* subscriber) {
                      subscribers_.end());
 }
 
+namespace {
+constexpr int kGatherMs = 2;
+}  // namespace
+
 void ChangeWatcher::loop() {
   static thread_local char buffer[64 * 1024];
   for (;;) {
@@ -85,6 +89,11 @@ void ChangeWatcher::loop() {
       if (n <= 0) break;  // EAGAIN: all read
       handle(buffer, size_t(n));
     }
+    // Let events gather for a moment: a busy export produces one per file
+    // operation, and waking this thread for each cost more CPU than the
+    // operations themselves (the kernel queues and merges them meanwhile).
+    pollfd wake{wake_fd_, POLLIN, 0};
+    if (poll(&wake, 1, kGatherMs) > 0) return;
   }
 }
 

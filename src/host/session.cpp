@@ -68,6 +68,10 @@ bool Session::is_blocking_lock(const Job& job) const {
   return false;
 }
 
+namespace {
+constexpr size_t kQuickWriteBytes = 64 * 1024;
+}  // namespace
+
 bool Session::is_quick(const Job& job) const {
   switch (Opcode(job.header.opcode)) {
     case Opcode::kLookup:
@@ -92,6 +96,10 @@ bool Session::is_quick(const Job& job) const {
     case Opcode::kSetlk:  // blocking ones were sent to waiters before
     case Opcode::kFlock:
       return true;
+    case Opcode::kWrite:
+      // Small writes land in the page cache; large ones may wait for the
+      // disk (dirty-page throttling) and go to another thread.
+      return job.payload.size() <= kQuickWriteBytes;
     case Opcode::kSetattr: {
       SetattrRequest request;  // a truncation may free many blocks: not quick
       return decode_message(job.payload, request) && !(request.valid & kSetSize);
