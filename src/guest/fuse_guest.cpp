@@ -157,6 +157,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t count) {
+  guest_of(req).no_capabilities.forgotten(ino);
   connection(req).call_async<Op::kForget>(ForgetRequest{{ForgetItem{node_of(ino), count}}},
                                           [](int, const Empty&) {});
   fuse_reply_none(req);
@@ -166,6 +167,7 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   ForgetRequest request;
   for (size_t i = 0; i < count; ++i) {
     request.items.push_back({node_of(forgets[i].ino), forgets[i].nlookup});
+    guest_of(req).no_capabilities.forgotten(forgets[i].ino);
     if (request.items.size() == kMaxForgetBatch || i + 1 == count) {
       connection(req).call_async<Op::kForget>(request, [](int, const Empty&) {});
       request.items.clear();
@@ -517,6 +519,23 @@ bool xattr_fits(fuse_req_t req, const char* name, size_t size) {
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (!xattr_fits(req, name, 0)) return;
+  Guest& guest = guest_of(req);
+  if (guest.coherent && std::strcmp(name, "security.capability") == 0) {
+    if (guest.no_capabilities.known(ino)) {
+      fuse_reply_err(req, ENODATA);
+      return;
+    }
+    uint64_t generation = guest.no_capabilities.generation();
+    auto answer = reply_xattr(req, size);
+    connection(req).call_async<Op::kGetxattr>(
+        GetxattrRequest{node_of(ino), XattrName{name},
+                        uint32_t(std::min<size_t>(size, kMaxXattrValueBytes))},
+        [&guest, ino, generation, answer](int error, const XattrReply& r) {
+          if (error == ENODATA) guest.no_capabilities.learned(ino, generation);
+          answer(error, r);
+        });
+    return;
+  }
   connection(req).call_async<Op::kGetxattr>(
       GetxattrRequest{node_of(ino), XattrName{name},
                       uint32_t(std::min<size_t>(size, kMaxXattrValueBytes))},
@@ -531,6 +550,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
     fuse_reply_err(req, EINVAL);
     return;
   }
+  guest_of(req).no_capabilities.changed(ino);
   connection(req).call_async<Op::kSetxattr>(
       SetxattrRequest{node_of(ino), XattrName{name}, XattrValue{std::string(value, size)},
                       uint32_t(wire)},
@@ -545,6 +565,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   if (!xattr_fits(req, name, 0)) return;
+  guest_of(req).no_capabilities.changed(ino);
   connection(req).call_async<Op::kRemovexattr>(RemovexattrRequest{node_of(ino), XattrName{name}},
                                                reply_empty(req));
 }
@@ -697,7 +718,33 @@ void configure_cache(Guest& guest) {
   guest.attr_timeout = guest.options.attr_timeout >= 0 ? guest.options.attr_timeout : timeout;
 }
 
-Invalidator::Invalidator(fuse_session* session) : session_(session) {
+bool NoCapabilities::known(uint64_t node) {
+  std::lock_guard lock(mutex_);
+  return nodes_.count(node) != 0;
+}
+
+uint64_t NoCapabilities::generation() {
+  std::lock_guard lock(mutex_);
+  return generation_;
+}
+
+void NoCapabilities::learned(uint64_t node, uint64_t generation) {
+  std::lock_guard lock(mutex_);
+  if (generation == generation_) nodes_.insert(node);
+}
+
+void NoCapabilities::changed(uint64_t node) {
+  std::lock_guard lock(mutex_);
+  ++generation_;
+  nodes_.erase(node);
+}
+
+void NoCapabilities::forgotten(uint64_t node) {
+  std::lock_guard lock(mutex_);
+  nodes_.erase(node);
+}
+
+Invalidator::Invalidator(fuse_session* session, Guest* guest) : session_(session), guest_(guest) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -713,6 +760,10 @@ Invalidator::~Invalidator() {
 void Invalidator::push(std::span<const uint8_t> payload) {
   NotifyMessage note;
   if (!decode_message(payload, note)) return;  // from a newer host: nothing we know to do
+  // Here, on the thread that also reads replies: a reply that follows this
+  // NOTIFY must not be trusted for the node (see NoCapabilities).
+  if (guest_ && (note.what == kNotifyInode || note.what == kNotifyDelete))
+    guest_->no_capabilities.changed(note.node.value);
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(note));

@@ -12,6 +12,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "client/connection.h"
@@ -25,9 +26,31 @@ enum class CacheMode { kNone, kAuto, kAlways, kCoherent };
 
 struct MountOptions {
   CacheMode cache = CacheMode::kCoherent;  // auto when the host cannot notify
-  double entry_timeout = -1;  // seconds; -1: the cache mode's default
+  double entry_timeout = -1;               // seconds; -1: the cache mode's default
   double attr_timeout = -1;
   uint32_t readahead = 0;  // bytes the kernel may read ahead; 0: one request (max_io)
+};
+
+// Nodes known to carry no security.capability attribute (coherent mode).
+// The kernel asks for it before every write to a file and every chown, to
+// know whether to drop it; the answer is nearly always "none", and asking
+// the host each time cost a round trip per write. A node leaves the set when
+// the guest sets or removes one of its attributes, when the host says it
+// changed (NOTIFY), and when the kernel forgets it.
+class NoCapabilities {
+ public:
+  bool known(uint64_t node);
+  // Taken before asking the host; learned() trusts the answer only if
+  // nothing changed() meanwhile (a NOTIFY may overtake a reply).
+  uint64_t generation();
+  void learned(uint64_t node, uint64_t generation);
+  void changed(uint64_t node);
+  void forgotten(uint64_t node);  // node ids are never reused in a session
+
+ private:
+  std::mutex mutex_;
+  std::unordered_set<uint64_t> nodes_;
+  uint64_t generation_ = 0;
 };
 
 struct Guest {
@@ -44,8 +67,9 @@ struct Guest {
   double entry_timeout = 1.0;
   double attr_timeout = 1.0;
   bool keep_cache = false;
-  bool coherent = false;  // host NOTIFY keeps the caches right
+  bool coherent = false;              // host NOTIFY keeps the caches right
   bool zero_message_opendir = false;  // the kernel opens directories itself
+  NoCapabilities no_capabilities;     // used in coherent mode
 };
 
 // Turns the host's NOTIFY messages into the kernel's invalidations, on a
@@ -54,13 +78,15 @@ struct Guest {
 // the connection's reader thread, which must never wait here.
 class Invalidator {
  public:
-  explicit Invalidator(fuse_session* session);
+  // `guest`'s own caches are told of changes too (may be null).
+  Invalidator(fuse_session* session, Guest* guest);
   ~Invalidator();
   void push(std::span<const uint8_t> payload);  // a NOTIFY payload
 
  private:
   void loop();
   fuse_session* session_;
+  Guest* guest_;
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<protocol::NotifyMessage> queue_;

@@ -4,6 +4,7 @@
 // it sees comes from the host's NOTIFY messages, not from timeouts.
 #include <dirent.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -270,6 +271,52 @@ TEST(Coherence, LostEventsLoseNoInvalidation) {
   // The overflow path was taken (and said so).
   EXPECT_NE(m.first().log("fsoutd.log").find("change events were lost"), std::string::npos)
       << m.first().log("fsoutd.log");
+}
+
+// The guest answers the kernel's "has this file a security.capability?"
+// (asked before every write) itself once the host said no. Capabilities set
+// later, on the host or through the mount, must still be seen, and a write
+// must still drop them, as on a local file system.
+TEST(Coherence, FileCapabilitiesAreSeenAndDroppedByWrites) {
+  ASSERT_EQ(geteuid(), 0u);
+  MountedExport m("unix", "cache=coherent");
+  ASSERT_TRUE(m.mounted());
+  const std::string guest_file = m.mount_dir() + "/tool";
+  const std::string host_file = m.export_dir() + "/tool";
+  // VFS_CAP_REVISION_2, permitted: CAP_NET_BIND_SERVICE.
+  const uint32_t caps[5] = {0x02000000, 1u << 10, 0, 0, 0};
+  auto guest_caps = [&] {
+    char value[64];
+    return getxattr(guest_file.c_str(), "security.capability", value, sizeof(value));
+  };
+  auto host_caps = [&] {
+    char value[64];
+    return getxattr(host_file.c_str(), "security.capability", value, sizeof(value));
+  };
+  auto append = [&](const std::string& path) { std::ofstream(path, std::ios::app) << "more\n"; };
+
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round == 0 ? "set on the host" : "set through the mount");
+    write_file(guest_file, "#!/bin/sh\n");
+    append(guest_file);  // the guest has now asked, and learned "none"
+    ASSERT_EQ(guest_caps(), -1);
+    ASSERT_EQ(errno, ENODATA);
+    if (round == 0) {
+      ASSERT_EQ(setxattr(host_file.c_str(), "security.capability", caps, sizeof(caps), 0), 0)
+          << std::strerror(errno);
+      EXPECT_LT(delay_until([&] { return guest_caps() == ssize_t(sizeof(caps)); },
+                            std::chrono::steady_clock::now()),
+                200);
+    } else {
+      ASSERT_EQ(setxattr(guest_file.c_str(), "security.capability", caps, sizeof(caps), 0), 0)
+          << std::strerror(errno);
+      EXPECT_EQ(guest_caps(), ssize_t(sizeof(caps)));
+    }
+    ASSERT_EQ(host_caps(), ssize_t(sizeof(caps)));
+    append(guest_file);  // a write drops file capabilities
+    EXPECT_EQ(host_caps(), -1) << "the write through the mount kept security.capability";
+    EXPECT_EQ(guest_caps(), -1);
+  }
 }
 
 // A session that holds many nodes asks its guest to forget old names (its
