@@ -156,8 +156,14 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
                                           });
 }
 
+void forgotten(Guest& guest, fuse_ino_t ino) {
+  guest.no_capabilities.forgotten(ino);
+  std::lock_guard lock(guest.locked_mutex);  // no open files, so no locks
+  guest.locked_nodes.erase(ino);
+}
+
 void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t count) {
-  guest_of(req).no_capabilities.forgotten(ino);
+  forgotten(guest_of(req), ino);
   connection(req).call_async<Op::kForget>(ForgetRequest{{ForgetItem{node_of(ino), count}}},
                                           [](int, const Empty&) {});
   fuse_reply_none(req);
@@ -167,7 +173,7 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   ForgetRequest request;
   for (size_t i = 0; i < count; ++i) {
     request.items.push_back({node_of(forgets[i].ino), forgets[i].nlookup});
-    guest_of(req).no_capabilities.forgotten(forgets[i].ino);
+    forgotten(guest_of(req), forgets[i].ino);
     if (request.items.size() == kMaxForgetBatch || i + 1 == count) {
       connection(req).call_async<Op::kForget>(request, [](int, const Empty&) {});
       request.items.clear();
@@ -328,7 +334,15 @@ void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t o
   });
 }
 
-void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guest& guest = guest_of(req);
+  {
+    std::lock_guard lock(guest.locked_mutex);
+    if (!guest.locked_nodes.count(ino)) {
+      fuse_reply_err(req, 0);  // no record locks to drop on the host
+      return;
+    }
+  }
   connection(req).call_async<Op::kFlush>(FlushRequest{handle_of(fi), fi->lock_owner},
                                          reply_empty(req));
 }
@@ -629,7 +643,12 @@ void op_getlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* fl) 
   });
 }
 
-void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* fl, int sleep) {
+void op_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* fl, int sleep) {
+  {
+    Guest& guest = guest_of(req);
+    std::lock_guard lock(guest.locked_mutex);
+    guest.locked_nodes.insert(ino);
+  }
   SetlkRequest request{handle_of(fi), fi->lock_owner, to_lock(fl), uint32_t(sleep != 0)};
   after_releases(
       req, [req, request] { connection(req).call_async<Op::kSetlk>(request, reply_empty(req)); });

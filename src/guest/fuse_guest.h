@@ -70,6 +70,12 @@ struct Guest {
   bool coherent = false;              // host NOTIFY keeps the caches right
   bool zero_message_opendir = false;  // the kernel opens directories itself
   NoCapabilities no_capabilities;     // used in coherent mode
+  // Nodes this guest ever asked a POSIX record lock on. FLUSH (every
+  // close) matters to the host only for those: closing any descriptor of a
+  // file drops its owner's record locks there. Other FLUSHes are answered
+  // here.
+  std::mutex locked_mutex;
+  std::unordered_set<uint64_t> locked_nodes;
 };
 
 // Turns the host's NOTIFY messages into the kernel's invalidations, on a

@@ -1491,6 +1491,25 @@ void PosixLocks(Transcript& t) {
     }
     c.Finish(t);
   }
+  {
+    // Closing any descriptor of a file drops the process's record locks on
+    // it, also one opened read-only after the lock was taken.
+    t.Say("parent-setlk-wr-0-100-again", LockResult(SetLock(fd.get(), F_SETLK, F_WRLCK, 0, 100)));
+    Child holder(t, "checker", [](Transcript& ct, Child&) {
+      Fd cfd(open("lk/f", O_RDONLY));
+      ct.Say("getlk-while-held", GetLock(cfd.get(), F_GETLK, F_WRLCK, 0, 100, getppid()));
+    });
+    holder.Finish(t);
+    {
+      Fd other(open("lk/f", O_RDONLY));
+      t.Say("open-read-only-and-close", Ok(other.get()));
+    }
+    Child after(t, "checker-after-close", [](Transcript& ct, Child&) {
+      Fd cfd(open("lk/f", O_RDONLY));
+      ct.Say("getlk-after-close", GetLock(cfd.get(), F_GETLK, F_WRLCK, 0, 100, getppid()));
+    });
+    after.Finish(t);
+  }
 #ifdef F_OFD_SETLK
   t.Section("ofd");
   t.Say("setup", WriteFile("lk/g", std::string(1000, 'o')));
