@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
   if (config.export_name) options.export_name = config.export_name;
   if (config.protocol_version) options.min_version = options.max_version = config.protocol_version;
   if (guest.options.cache == fsout::guest::CacheMode::kCoherent)
-    options.capabilities |= fsout::protocol::kCapNotify;
+    options.capabilities |= fsout::protocol::kCapNotify | fsout::protocol::kCapDirAttrs;
   std::unique_ptr<fsout::client::Connection> connection;
   try {
     // Connect first, so that a bad address is reported before we go into
@@ -257,8 +257,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<fsout::guest::Invalidator> invalidator;
   if (guest.options.cache == fsout::guest::CacheMode::kCoherent) {
     invalidator = std::make_unique<fsout::guest::Invalidator>(session, &guest);
-    connection->on_notify(
-        [&invalidator](std::span<const uint8_t> payload) { invalidator->push(payload); });
+    connection->on_notify([&invalidator](uint16_t opcode, std::span<const uint8_t> payload) {
+      invalidator->push(opcode, payload);
+    });
+    guest.use_dir_attrs = (connection->hello().capabilities & fsout::protocol::kCapDirAttrs) != 0;
   }
   connection->start();
 

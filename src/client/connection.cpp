@@ -133,7 +133,7 @@ void Connection::reader_loop() {
   std::vector<uint8_t> payload;
   while (stream_->read_frame(header, payload) == transport::FrameStream::ReadStatus::kFrame) {
     if (header.kind == FrameKind::kNotify) {
-      if (notify_callback_) notify_callback_(payload);
+      if (notify_callback_) notify_callback_(header.opcode, payload);
       continue;
     }
     if (header.kind != FrameKind::kReply) continue;

@@ -30,8 +30,9 @@ struct Options {
   std::string guest_os = "linux";
   std::string export_name;
   uint32_t max_message = protocol::kDefaultMaxMessage;
-  // NOTIFY only for those that act on it (fsout-mount in coherent mode).
-  uint64_t capabilities = protocol::kCapAllKnown & ~protocol::kCapNotify;
+  // NOTIFY and directory attributes only for those that act on them
+  // (fsout-mount in coherent mode).
+  uint64_t capabilities = protocol::kCapAllKnown & ~protocol::kCapNotify & ~protocol::kCapDirAttrs;
   // The protocol versions offered in HELLO (tests use other values).
   uint32_t min_version = protocol::kProtocolVersion;
   uint32_t max_version = protocol::kProtocolVersion;
@@ -60,8 +61,9 @@ class Connection {
   bool connected() const { return !broken_; }
   // Called once, from the reader thread, when the stream breaks.
   void on_disconnect(std::function<void()> callback) { disconnect_callback_ = std::move(callback); }
-  // Called from the reader thread with each NOTIFY payload; set before start().
-  void on_notify(std::function<void(std::span<const uint8_t>)> callback) {
+  // Called from the reader thread with each NOTIFY frame's opcode and
+  // payload; set before start().
+  void on_notify(std::function<void(uint16_t, std::span<const uint8_t>)> callback) {
     notify_callback_ = std::move(callback);
   }
 
@@ -119,7 +121,7 @@ class Connection {
   std::mutex pending_mutex_;  // guards pending_; never held while a handler runs
   std::unordered_map<uint64_t, Handler> pending_;
   std::function<void()> disconnect_callback_;
-  std::function<void(std::span<const uint8_t>)> notify_callback_;
+  std::function<void(uint16_t, std::span<const uint8_t>)> notify_callback_;
   std::thread reader_;
 };
 

@@ -101,6 +101,26 @@ auto reply_attr(fuse_req_t req) {
   };
 }
 
+// Sends a request about directories `first` and `second` (0: none), so
+// that the directory attributes that come with its reply can be trusted or
+// not (DirAttrs).
+template <Op op, class Answer>
+void send_about(fuse_req_t req, uint64_t first, uint64_t second,
+                const typename Operation<op>::Request& request, Answer answer) {
+  Guest& guest = guest_of(req);
+  if (!guest.use_dir_attrs) {
+    connection(req).call_async<op>(request, std::move(answer));
+    return;
+  }
+  guest.dir_attrs.begin(first, second);
+  connection(req).call_async<op>(
+      request, [&guest, first, second, answer = std::move(answer)](
+                   int error, const typename Operation<op>::Reply& reply) mutable {
+        guest.dir_attrs.end(first, second);
+        answer(error, reply);
+      });
+}
+
 // ---- nodes
 
 void op_init(void* userdata, fuse_conn_info* conn) {
@@ -158,6 +178,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void forgotten(Guest& guest, fuse_ino_t ino) {
   guest.no_capabilities.forgotten(ino);
+  guest.dir_attrs.forgotten(ino);
   std::lock_guard lock(guest.locked_mutex);  // no open files, so no locks
   guest.locked_nodes.erase(ino);
 }
@@ -183,6 +204,13 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 }
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guest& guest = guest_of(req);
+  Attr known;
+  if (guest.use_dir_attrs && guest.dir_attrs.find(ino, known)) {
+    struct stat st = to_stat(known);
+    fuse_reply_attr(req, &st, guest.attr_timeout);
+    return;
+  }
   connection(req).call_async<Op::kGetattr>(GetattrRequest{node_of(ino), handle_of(fi)},
                                            reply_attr(req));
 }
@@ -203,7 +231,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fus
     r.valid |= kSetMtimeNow;
   else if (to_set & FUSE_SET_ATTR_MTIME)
     r.valid |= kSetMtime, r.mtime = {st->st_mtim.tv_sec, uint32_t(st->st_mtim.tv_nsec)};
-  connection(req).call_async<Op::kSetattr>(r, reply_attr(req));
+  send_about<Op::kSetattr>(req, ino, 0, r, reply_attr(req));
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -218,33 +246,34 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
   auto device = canon::device_to_wire(rdev);
-  connection(req).call_async<Op::kMknod>(
-      MknodRequest{node_of(parent), Name{name}, canon::mode_to_wire(mode),
-                   Device{device.major, device.minor}, caller_of(req)},
-      reply_entry(req));
+  send_about<Op::kMknod>(req, parent, 0,
+                         MknodRequest{node_of(parent), Name{name}, canon::mode_to_wire(mode),
+                                      Device{device.major, device.minor}, caller_of(req)},
+                         reply_entry(req));
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  connection(req).call_async<Op::kMkdir>(
-      MkdirRequest{node_of(parent), Name{name}, canon::mode_to_wire(mode | S_IFDIR),
-                   caller_of(req)},
-      reply_entry(req));
+  send_about<Op::kMkdir>(req, parent, 0,
+                         MkdirRequest{node_of(parent), Name{name},
+                                      canon::mode_to_wire(mode | S_IFDIR), caller_of(req)},
+                         reply_entry(req));
 }
 
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
-  connection(req).call_async<Op::kSymlink>(
-      SymlinkRequest{node_of(parent), Name{name}, PathText{target}, caller_of(req)},
+  send_about<Op::kSymlink>(
+      req, parent, 0, SymlinkRequest{node_of(parent), Name{name}, PathText{target}, caller_of(req)},
       reply_entry(req));
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  connection(req).call_async<Op::kUnlink>(RemoveRequest{node_of(parent), Name{name}},
-                                          reply_empty(req));
+  send_about<Op::kUnlink>(req, parent, 0, RemoveRequest{node_of(parent), Name{name}},
+                          reply_empty(req));
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  connection(req).call_async<Op::kRmdir>(RemoveRequest{node_of(parent), Name{name}},
-                                         reply_empty(req));
+  if (guest_of(req).use_dir_attrs) guest_of(req).dir_attrs.drop_all();  // the removed one
+  send_about<Op::kRmdir>(req, parent, 0, RemoveRequest{node_of(parent), Name{name}},
+                         reply_empty(req));
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
@@ -254,14 +283,16 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     fuse_reply_err(req, EINVAL);
     return;
   }
-  connection(req).call_async<Op::kRename>(
-      RenameRequest{node_of(parent), Name{name}, node_of(new_parent), Name{new_name},
-                    uint32_t(wire)},
-      reply_empty(req));
+  if (guest_of(req).use_dir_attrs) guest_of(req).dir_attrs.drop_all();  // a moved directory
+  send_about<Op::kRename>(req, parent, new_parent == parent ? 0 : new_parent,
+                          RenameRequest{node_of(parent), Name{name}, node_of(new_parent),
+                                        Name{new_name}, uint32_t(wire)},
+                          reply_empty(req));
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
-  connection(req).call_async<Op::kLink>(
+  send_about<Op::kLink>(
+      req, new_parent, 0,
       LinkRequest{node_of(ino), node_of(new_parent), Name{new_name}, caller_of(req)},
       reply_entry(req));
 }
@@ -288,7 +319,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
   fuse_file_info info = *fi;
-  connection(req).call_async<Op::kCreate>(
+  send_about<Op::kCreate>(
+      req, parent, 0,
       CreateRequest{node_of(parent), Name{name}, canon::open_flags_to_wire(fi->flags),
                     canon::mode_to_wire(mode), caller_of(req)},
       [req, info](int error, const CreateReply& r) mutable {
@@ -411,8 +443,8 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
-  connection(req).call_async<Op::kReaddir>(
-      ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size), node_of(ino)},
+  send_about<Op::kReaddir>(  // a listing moves the directory's atime
+      req, ino, 0, ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size), node_of(ino)},
       [req, size](int error, const ReaddirReply& r) {
         if (error) {
           fuse_reply_err(req, error);
@@ -434,8 +466,8 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
 }
 
 void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
-  connection(req).call_async<Op::kReaddirplus>(
-      ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size), node_of(ino)},
+  send_about<Op::kReaddirplus>(
+      req, ino, 0, ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size), node_of(ino)},
       [req, size](int error, const ReaddirplusReply& r) {
         if (error) {
           fuse_reply_err(req, error);
@@ -565,10 +597,10 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
     return;
   }
   guest_of(req).no_capabilities.changed(ino);
-  connection(req).call_async<Op::kSetxattr>(
-      SetxattrRequest{node_of(ino), XattrName{name}, XattrValue{std::string(value, size)},
-                      uint32_t(wire)},
-      reply_empty(req));
+  send_about<Op::kSetxattr>(req, ino, 0,
+                            SetxattrRequest{node_of(ino), XattrName{name},
+                                            XattrValue{std::string(value, size)}, uint32_t(wire)},
+                            reply_empty(req));
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
@@ -580,8 +612,8 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   if (!xattr_fits(req, name, 0)) return;
   guest_of(req).no_capabilities.changed(ino);
-  connection(req).call_async<Op::kRemovexattr>(RemovexattrRequest{node_of(ino), XattrName{name}},
-                                               reply_empty(req));
+  send_about<Op::kRemovexattr>(req, ino, 0, RemovexattrRequest{node_of(ino), XattrName{name}},
+                               reply_empty(req));
 }
 
 // ---- space, seeking, locks
@@ -763,6 +795,62 @@ void NoCapabilities::forgotten(uint64_t node) {
   nodes_.erase(node);
 }
 
+void DirAttrs::begin(uint64_t first, uint64_t second) {
+  std::lock_guard lock(mutex_);
+  begin_one(first);
+  begin_one(second);
+}
+
+void DirAttrs::begin_one(uint64_t dir) {
+  if (dir == 0) return;
+  attrs_.erase(dir);
+  Pending& pending = pending_[dir];
+  if (pending.in_flight++ == 0) pending.notify_generation = notify_generation_;
+}
+
+void DirAttrs::end(uint64_t first, uint64_t second) {
+  std::lock_guard lock(mutex_);
+  end_one(first);
+  end_one(second);
+}
+
+void DirAttrs::end_one(uint64_t dir) {
+  auto it = pending_.find(dir);
+  if (it != pending_.end() && --it->second.in_flight == 0) pending_.erase(it);
+}
+
+void DirAttrs::offer(uint64_t dir, const Attr& attr) {
+  std::lock_guard lock(mutex_);
+  auto it = pending_.find(dir);
+  if (it != pending_.end() && it->second.in_flight == 1 &&
+      it->second.notify_generation == notify_generation_)
+    attrs_[dir] = attr;
+}
+
+bool DirAttrs::find(uint64_t dir, Attr& attr) {
+  std::lock_guard lock(mutex_);
+  auto it = attrs_.find(dir);
+  if (it == attrs_.end()) return false;
+  attr = it->second;
+  return true;
+}
+
+void DirAttrs::changed(uint64_t node) {
+  std::lock_guard lock(mutex_);
+  ++notify_generation_;
+  attrs_.erase(node);
+}
+
+void DirAttrs::drop_all() {
+  std::lock_guard lock(mutex_);
+  attrs_.clear();
+}
+
+void DirAttrs::forgotten(uint64_t node) {
+  std::lock_guard lock(mutex_);
+  attrs_.erase(node);
+}
+
 Invalidator::Invalidator(fuse_session* session, Guest* guest) : session_(session), guest_(guest) {
   thread_ = std::thread([this] { loop(); });
 }
@@ -776,13 +864,23 @@ Invalidator::~Invalidator() {
   thread_.join();
 }
 
-void Invalidator::push(std::span<const uint8_t> payload) {
+void Invalidator::push(uint16_t opcode, std::span<const uint8_t> payload) {
+  if (opcode == kNotifyAttrOpcode) {
+    AttrNotice notice;
+    if (guest_ && decode_message(payload, notice))
+      guest_->dir_attrs.offer(notice.node.value, notice.attr);
+    return;
+  }
   NotifyMessage note;
-  if (!decode_message(payload, note)) return;  // from a newer host: nothing we know to do
+  if (opcode != 0 || !decode_message(payload, note)) return;  // from a newer host
   // Here, on the thread that also reads replies: a reply that follows this
-  // NOTIFY must not be trusted for the node (see NoCapabilities).
-  if (guest_ && (note.what == kNotifyInode || note.what == kNotifyDelete))
+  // NOTIFY must not be trusted for the node (see NoCapabilities, DirAttrs).
+  if (guest_ && (note.what == kNotifyInode || note.what == kNotifyDelete)) {
     guest_->no_capabilities.changed(note.node.value);
+    guest_->dir_attrs.changed(note.node.value);
+  }
+  if (guest_ && (note.what == kNotifyEntry || note.what == kNotifyDelete))
+    guest_->dir_attrs.changed(note.parent.value);
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(note));

@@ -12,6 +12,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -53,6 +54,39 @@ class NoCapabilities {
   uint64_t generation_ = 0;
 };
 
+// Directory attributes the host sent with its reply to one of this guest's
+// own changes in the directory (kCapDirAttrs, coherent mode). The kernel
+// forgets a directory's attributes after such a change and asks for them
+// before its next permission check there, that is before nearly every
+// create or unlink that follows: answered from here instead of the host.
+// A notice is kept only if its request was the only one in flight about
+// the directory and no NOTIFY came since it was sent; any other request
+// that may change the directory (listing: atime; SETATTR; attributes), and
+// every RMDIR or RENAME (a moved or removed directory changes), drops them.
+class DirAttrs {
+ public:
+  // Around a request about `first` and `second` (0: none).
+  void begin(uint64_t first, uint64_t second = 0);
+  void end(uint64_t first, uint64_t second = 0);
+  void offer(uint64_t dir, const protocol::Attr& attr);  // an AttrNotice
+  bool find(uint64_t dir, protocol::Attr& attr);
+  void changed(uint64_t node);  // the host's NOTIFY
+  void drop_all();
+  void forgotten(uint64_t node);
+
+ private:
+  struct Pending {
+    unsigned in_flight = 0;
+    uint64_t notify_generation = 0;
+  };
+  void begin_one(uint64_t dir);
+  void end_one(uint64_t dir);
+  std::mutex mutex_;
+  std::unordered_map<uint64_t, protocol::Attr> attrs_;
+  std::unordered_map<uint64_t, Pending> pending_;
+  uint64_t notify_generation_ = 0;
+};
+
 struct Guest {
   client::Connection* connection = nullptr;
   // Lock requests wait while RELEASEs are in flight: the kernel sends
@@ -74,6 +108,8 @@ struct Guest {
   // close) matters to the host only for those: closing any descriptor of a
   // file drops its owner's record locks there. Other FLUSHes are answered
   // here.
+  DirAttrs dir_attrs;
+  bool use_dir_attrs = false;  // coherent, and the host sends them
   std::mutex locked_mutex;
   std::unordered_set<uint64_t> locked_nodes;
 };
@@ -87,7 +123,7 @@ class Invalidator {
   // `guest`'s own caches are told of changes too (may be null).
   Invalidator(fuse_session* session, Guest* guest);
   ~Invalidator();
-  void push(std::span<const uint8_t> payload);  // a NOTIFY payload
+  void push(uint16_t opcode, std::span<const uint8_t> payload);  // a NOTIFY frame
 
  private:
   void loop();

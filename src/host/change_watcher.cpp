@@ -118,6 +118,7 @@ void ChangeWatcher::handle(const char* events, size_t size) {
     }
     HostChange change;
     change.events = uint32_t(event.mask);
+    bool about_directory_itself = false;
     for (const char* info = start + event.metadata_len;
          info + sizeof(fanotify_event_info_header) <= end;) {
       fanotify_event_info_header header;
@@ -144,13 +145,19 @@ void ChangeWatcher::handle(const char* events, size_t size) {
             if (header.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) {
               const char* name = reinterpret_cast<const char*>(data) + bytes;
               change.name.assign(name, strnlen(name, size_t(info + header.len - name)));
-              if (change.name == ".") change.name.clear();  // the directory itself
+              if (change.name == ".") {  // an event on the directory itself
+                change.name.clear();
+                about_directory_itself = true;
+              }
             }
           }
         }
       }
       info += header.len;
     }
+    // An event on a directory (its mode, owner, times) names it only in the
+    // DFID record, with the name ".": the directory is also the object.
+    if (about_directory_itself && change.object.empty()) change.object = change.directory;
     // Without target ids a dirent event's object is the directory itself.
     if (!target_fids_ && (event.mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO)))
       change.object.clear();

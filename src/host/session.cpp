@@ -228,6 +228,7 @@ void Session::reset_state() {
   changed_.wait(lock, [&] { return in_flight_ == 0; });
   wait_for_waiters(lock);
   notify_ = false;
+  dir_attrs_ = false;
   std::lock_guard notify_lock(notify_mutex_);
   fs_.reset();
 }
@@ -303,6 +304,26 @@ void Session::send_error(const FrameHeader& request, int native_errno) {
   stream_->write_frame({FrameKind::kReply, request.opcode, request.request_id, 0}, body);
 }
 
+namespace {
+// The directories whose names a request changes (for kCapDirAttrs).
+struct Directories {
+  NodeId first, second;  // 0: none
+};
+template <class Request>
+Directories changed_directories(const Request&) {
+  return {};
+}
+Directories changed_directories(const CreateRequest& r) { return {r.parent, {}}; }
+Directories changed_directories(const MkdirRequest& r) { return {r.parent, {}}; }
+Directories changed_directories(const MknodRequest& r) { return {r.parent, {}}; }
+Directories changed_directories(const SymlinkRequest& r) { return {r.parent, {}}; }
+Directories changed_directories(const RemoveRequest& r) { return {r.parent, {}}; }
+Directories changed_directories(const LinkRequest& r) { return {r.new_parent, {}}; }
+Directories changed_directories(const RenameRequest& r) {
+  return {r.parent, r.new_parent == r.parent ? NodeId{} : r.new_parent};
+}
+}  // namespace
+
 // Decode, perform, reply: the one place where a back end's Result becomes a
 // reply (or a failed decode becomes a protocol fault).
 template <class Request, class Reply, class Call>
@@ -318,11 +339,26 @@ void Session::serve(const Job& job, Call call) {
     send_error(job.header, result.error());
     return;
   }
+  // The changed directories' attributes go first, in the same write: the
+  // guest has them when the reply makes its kernel forget the old ones.
+  std::vector<uint8_t> before;
+  if (dir_attrs_) {
+    Directories dirs = changed_directories(request);
+    for (NodeId dir : {dirs.first, dirs.second}) {
+      if (dir.value == 0) continue;
+      auto attr = fs_->Getattr(GetattrRequest{dir, HandleId{0}});
+      if (!attr.ok()) continue;
+      std::vector<uint8_t> notice;
+      encode_message(notice, AttrNotice{dir, attr.value().attr});
+      transport::append_frame(
+          before, {FrameKind::kNotify, kNotifyAttrOpcode, job.header.request_id, 0}, notice);
+    }
+  }
   std::vector<uint8_t> body;
   body.reserve(128);
   auto tail = encode_reply_deferring_tail(body, result.value());
-  stream_->write_frame({FrameKind::kReply, job.header.opcode, job.header.request_id, 0}, body,
-                       tail);
+  stream_->write_frame({FrameKind::kReply, job.header.opcode, job.header.request_id, 0}, body, tail,
+                       before);
 }
 
 void Session::dispatch(const Job& job) {
@@ -402,6 +438,7 @@ void Session::hello(const Job& job) {
     fs_ = std::move(fs);
   }
   notify_ = (reply.capabilities & kCapNotify) != 0;
+  dir_attrs_ = (reply.capabilities & kCapDirAttrs) != 0;
   stream_->set_max_payload(reply.max_message);
   log("session started: guest " + request.guest_os.value + ", protocol " +
       std::to_string(reply.version));

@@ -96,6 +96,7 @@ class Session : public ChangeWatcher::Subscriber {
   // a HELLO replacing it while the watcher's thread reads it, and the ids of
   // this session's own threads, whose changes need no echo.
   std::atomic<bool> notify_ = false;
+  std::atomic<bool> dir_attrs_ = false;  // kCapDirAttrs negotiated
   std::mutex notify_mutex_;
   std::vector<pid_t> own_threads_;
   // Notifications wait here for the sender thread (bounded: beyond

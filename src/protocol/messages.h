@@ -36,8 +36,12 @@ inline constexpr uint64_t kCapXattr = 1u << 3;
 // The host pushes NOTIFY frames when something the guest may cache changes
 // on the host (only when the host can watch the export).
 inline constexpr uint64_t kCapNotify = 1u << 4;
+// After a request that changed names in a directory (CREATE, MKDIR, MKNOD,
+// SYMLINK, LINK, UNLINK, RMDIR, RENAME), the host sends the directory's new
+// attributes (an AttrNotice) just before the reply.
+inline constexpr uint64_t kCapDirAttrs = 1u << 5;
 inline constexpr uint64_t kCapAllKnown =
-    kCapReaddirplus | kCapPosixLocks | kCapFlock | kCapXattr | kCapNotify;
+    kCapReaddirplus | kCapPosixLocks | kCapFlock | kCapXattr | kCapNotify | kCapDirAttrs;
 
 // Declares the fields of a message, in wire order.
 #define FSOUT_FIELDS(...)                         \
@@ -169,6 +173,17 @@ struct NotifyMessage {
   EntryName name;
   FSOUT_FIELDS(what, node.value, parent.value, name)
   bool operator==(const NotifyMessage&) const = default;
+};
+
+// A NOTIFY frame with opcode kNotifyAttrOpcode (and the request id of the
+// request that caused it), host to guest: a directory's attributes right
+// after that request changed it (kCapDirAttrs).
+inline constexpr uint16_t kNotifyAttrOpcode = 1;
+struct AttrNotice {
+  NodeId node;
+  Attr attr;
+  FSOUT_FIELDS(node.value, attr)
+  bool operator==(const AttrNotice&) const = default;
 };
 
 // ---- entries and nodes

@@ -153,23 +153,33 @@ FrameStream::ReadStatus FrameStream::read_frame(FrameHeader& header,
   }
 }
 
+void append_frame(std::vector<uint8_t>& out, FrameHeader header, std::span<const uint8_t> body) {
+  header.length = static_cast<uint32_t>(body.size());
+  size_t at = out.size();
+  out.resize(at + kFrameHeaderSize);
+  protocol::encode_frame_header(header, out.data() + at);
+  out.insert(out.end(), body.begin(), body.end());
+}
+
 bool FrameStream::write_frame(FrameHeader header, std::span<const uint8_t> body,
-                              std::span<const uint8_t> tail) {
+                              std::span<const uint8_t> tail, std::span<const uint8_t> before) {
   uint8_t head[kFrameHeaderSize];
   header.length = static_cast<uint32_t>(body.size() + tail.size());
   protocol::encode_frame_header(header, head);
-  iovec iov[3] = {{head, sizeof(head)},
-                  {const_cast<uint8_t*>(body.data()), body.size()},
-                  {const_cast<uint8_t*>(tail.data()), tail.size()}};
+  constexpr int kParts = 4;
+  iovec iov[kParts] = {{const_cast<uint8_t*>(before.data()), before.size()},
+                       {head, sizeof(head)},
+                       {const_cast<uint8_t*>(body.data()), body.size()},
+                       {const_cast<uint8_t*>(tail.data()), tail.size()}};
   std::lock_guard lock(write_mutex_);
   int first = 0;
-  while (first < 3) {
+  while (first < kParts) {
     if (stopped_) return false;
     if (iov[first].iov_len == 0) {
       ++first;
       continue;
     }
-    ssize_t n = writev(fd_, iov + first, 3 - first);
+    ssize_t n = writev(fd_, iov + first, kParts - first);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -179,11 +189,11 @@ bool FrameStream::write_frame(FrameHeader header, std::span<const uint8_t> body,
       return false;
     }
     size_t done = size_t(n);
-    while (first < 3 && done >= iov[first].iov_len) {
+    while (first < kParts && done >= iov[first].iov_len) {
       done -= iov[first].iov_len;
       ++first;
     }
-    if (first < 3) {
+    if (first < kParts) {
       iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + done;
       iov[first].iov_len -= done;
     }

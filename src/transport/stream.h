@@ -13,6 +13,10 @@
 
 namespace fsout::transport {
 
+// Encodes a whole frame (header and body) at the end of `out`.
+void append_frame(std::vector<uint8_t>& out, protocol::FrameHeader header,
+                  std::span<const uint8_t> body);
+
 class FrameStream {
  public:
   // Takes ownership of `fd`. With `resync`, a bad header is skipped over to
@@ -31,8 +35,10 @@ class FrameStream {
 
   // Writes one frame (header + body + tail) atomically with respect to other
   // writers. Returns false when the stream is broken.
+  // `before`: whole frames (see append_frame) that go out first, in the
+  // same write (so the peer reads them with the frame, in one wake-up).
   bool write_frame(protocol::FrameHeader header, std::span<const uint8_t> body,
-                   std::span<const uint8_t> tail = {});
+                   std::span<const uint8_t> tail = {}, std::span<const uint8_t> before = {});
 
   // Wakes a blocked reader and makes every later call fail.
   void shutdown();

@@ -20,6 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     NotifyMessage note;  // host to guest
     (void)decode_message(input, note);
+    AttrNotice notice;
+    (void)decode_message(input, notice);
   }
   // The first byte picks an operation so that the fuzzer can specialise.
   if (size == 0) return 0;

@@ -273,6 +273,62 @@ TEST(Coherence, LostEventsLoseNoInvalidation) {
       << m.first().log("fsoutd.log");
 }
 
+std::string times_of(const struct stat& st) {
+  auto ts = [](const timespec& t) {
+    return std::to_string(t.tv_sec) + "." + std::to_string(t.tv_nsec);
+  };
+  return "mode=" + std::to_string(st.st_mode) + " nlink=" + std::to_string(st.st_nlink) +
+         " size=" + std::to_string(st.st_size) + " atime=" + ts(st.st_atim) +
+         " mtime=" + ts(st.st_mtim) + " ctime=" + ts(st.st_ctim);
+}
+
+// After the guest changes names in a directory, the kernel asks for the
+// directory's attributes again; the guest answers with those the host sent
+// along with the change. What programs see must stay what the host has,
+// also after the host changes the directory itself.
+TEST(Coherence, DirectoryAttributesAfterChangesMatchTheHost) {
+  ASSERT_EQ(geteuid(), 0u);
+  MountedExport m("unix", "cache=coherent");
+  ASSERT_TRUE(m.mounted());
+  const std::string guest = m.mount_dir(), host = m.export_dir();
+  ASSERT_EQ(mkdir((guest + "/d").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((guest + "/e").c_str(), 0755), 0);
+  auto same = [&](const std::string& dir) {
+    return times_of(stat_of(guest + "/" + dir)) == times_of(stat_of(host + "/" + dir));
+  };
+  auto expect_same = [&](const std::string& step, const std::string& dir) {
+    // The host's own changes arrive by NOTIFY: allow them the usual 200 ms.
+    auto since = std::chrono::steady_clock::now();
+    EXPECT_LT(delay_until([&] { return same(dir); }, since), 200)
+        << step << ": guest " << times_of(stat_of(guest + "/" + dir)) << "\n host  "
+        << times_of(stat_of(host + "/" + dir));
+  };
+  for (int i = 0; i < 20; ++i) {
+    std::string n = std::to_string(i);
+    write_file(guest + "/d/f" + n, n);
+    expect_same("guest created f" + n, "d");
+    ASSERT_EQ(mkdir((guest + "/d/sub" + n).c_str(), 0755), 0);
+    expect_same("guest made sub" + n, "d");
+    listed(guest + "/d", "sub" + n);  // a listing of the host's moves atime
+    expect_same("guest listed after its own change", "d");
+    write_file(host + "/d/h" + n, n);
+    expect_same("host created h" + n, "d");
+    listed(guest + "/d", "h" + n);  // a listing moves atime
+    expect_same("guest listed", "d");
+    ASSERT_EQ(rename((guest + "/d/f" + n).c_str(), (guest + "/e/f" + n).c_str()), 0);
+    expect_same("guest moved f" + n + " out", "d");
+    expect_same("guest moved f" + n + " in", "e");
+    ASSERT_EQ(rename((guest + "/d/sub" + n).c_str(), (guest + "/e/sub" + n).c_str()), 0);
+    expect_same("guest moved sub" + n + " (its ..)", "e/sub" + n);
+    ASSERT_EQ(chmod((host + "/e").c_str(), i % 2 ? 0700 : 0755), 0);
+    expect_same("host chmod", "e");
+    ASSERT_EQ(unlink((guest + "/e/f" + n).c_str()), 0);
+    expect_same("guest unlinked f" + n, "e");
+    ASSERT_EQ(rmdir((guest + "/e/sub" + n).c_str()), 0);
+    expect_same("guest removed sub" + n, "e");
+  }
+}
+
 // The guest answers the kernel's "has this file a security.capability?"
 // (asked before every write) itself once the host said no. Capabilities set
 // later, on the host or through the mount, must still be seen, and a write

@@ -79,7 +79,10 @@ TEST(Codec, EveryOperationRoundTrips) {
 #undef FSOUT_ROUND_TRIP
 }
 
-TEST(Codec, NotifyRoundTrips) { expect_round_trip<NotifyMessage>("NOTIFY"); }
+TEST(Codec, NotifyRoundTrips) {
+  expect_round_trip<NotifyMessage>("NOTIFY");
+  expect_round_trip<AttrNotice>("NOTIFY attr");
+}
 
 TEST(Codec, OpcodesAreNamedAndUnique) {
   std::set<std::string> names;
