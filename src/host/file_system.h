@@ -45,6 +45,9 @@ class FileSystem {
   // oldest names, so that its kernel drops the inodes it does not use and
   // FORGETs them.
   virtual void make_room(std::vector<protocol::NotifyMessage>&) {}
+  // The node table is nearly full: a request that adds a node may wait for
+  // the guest's FORGETs, so it must not run on the thread that reads them.
+  virtual bool short_of_nodes() const { return false; }
 };
 
 struct Limits {

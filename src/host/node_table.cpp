@@ -161,6 +161,6 @@ std::string file_handle_key(int fd) {
                          handle.header.handle_bytes);
 }
 
-size_t NodeTable::size() { return count_.load(std::memory_order_relaxed); }
+size_t NodeTable::size() const { return count_.load(std::memory_order_relaxed); }
 
 }  // namespace fsout::host

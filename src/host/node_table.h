@@ -55,7 +55,7 @@ class NodeTable {
   NodeRef add_lookup(int fd, const struct stat& st);
 
   void forget(protocol::NodeId id, uint64_t count);
-  size_t size();
+  size_t size() const;
 
   // Change notifications: new nodes get their file handle as a key, so that
   // a change event (which names file handles) finds its node without a

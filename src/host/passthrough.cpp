@@ -133,6 +133,8 @@ class Passthrough final : public FileSystem {
     }
   }
 
+  bool short_of_nodes() const override { return nodes_.size() >= limits_.max_nodes / 4 * 3; }
+
   void make_room(std::vector<NotifyMessage>& out) override {
     static const size_t budget = [] {
       rlimit limit{};

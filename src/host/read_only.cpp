@@ -25,6 +25,7 @@ class ReadOnly final : public FileSystem {
     inner_->forget_everything(out);
   }
   void make_room(std::vector<NotifyMessage>& out) override { inner_->make_room(out); }
+  bool short_of_nodes() const override { return inner_->short_of_nodes(); }
 
   // Operations that only read pass through.
 #define FSOUT_PASS(name, request, reply) \

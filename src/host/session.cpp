@@ -75,14 +75,17 @@ constexpr size_t kQuickWriteBytes = 64 * 1024;
 bool Session::is_quick(const Job& job) const {
   switch (Opcode(job.header.opcode)) {
     case Opcode::kLookup:
-    case Opcode::kGetattr:
-    case Opcode::kReadlink:
     case Opcode::kSymlink:
     case Opcode::kMknod:
     case Opcode::kMkdir:
     case Opcode::kLink:
-    case Opcode::kOpen:
     case Opcode::kCreate:
+      // These add nodes; with the table nearly full they may wait for FORGETs,
+      // which only a reading thread can take in.
+      return !fs_->short_of_nodes();
+    case Opcode::kGetattr:
+    case Opcode::kReadlink:
+    case Opcode::kOpen:
     case Opcode::kFlush:
     case Opcode::kOpendir:
     case Opcode::kReleasedir:
