@@ -256,7 +256,7 @@ int main(int argc, char** argv) {
   });
   std::unique_ptr<fsout::guest::Invalidator> invalidator;
   if (guest.options.cache == fsout::guest::CacheMode::kCoherent) {
-    invalidator = std::make_unique<fsout::guest::Invalidator>(session, &guest);
+    invalidator = std::make_unique<fsout::guest::Invalidator>(session, guest);
     connection->on_notify([&invalidator](uint16_t opcode, std::span<const uint8_t> payload) {
       invalidator->push(opcode, payload);
     });

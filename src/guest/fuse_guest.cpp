@@ -565,27 +565,24 @@ bool xattr_fits(fuse_req_t req, const char* name, size_t size) {
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (!xattr_fits(req, name, 0)) return;
+  GetxattrRequest request{node_of(ino), XattrName{name},
+                          uint32_t(std::min<size_t>(size, kMaxXattrValueBytes))};
   Guest& guest = guest_of(req);
-  if (guest.coherent && std::strcmp(name, "security.capability") == 0) {
-    if (guest.no_capabilities.known(ino)) {
-      fuse_reply_err(req, ENODATA);
-      return;
-    }
-    uint64_t generation = guest.no_capabilities.generation();
-    auto answer = reply_xattr(req, size);
-    connection(req).call_async<Op::kGetxattr>(
-        GetxattrRequest{node_of(ino), XattrName{name},
-                        uint32_t(std::min<size_t>(size, kMaxXattrValueBytes))},
-        [&guest, ino, generation, answer](int error, const XattrReply& r) {
-          if (error == ENODATA) guest.no_capabilities.learned(ino, generation);
-          answer(error, r);
-        });
+  if (!guest.coherent || std::strcmp(name, "security.capability") != 0) {
+    connection(req).call_async<Op::kGetxattr>(request, reply_xattr(req, size));
     return;
   }
+  if (guest.no_capabilities.known(ino)) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  uint64_t generation = guest.no_capabilities.generation();
   connection(req).call_async<Op::kGetxattr>(
-      GetxattrRequest{node_of(ino), XattrName{name},
-                      uint32_t(std::min<size_t>(size, kMaxXattrValueBytes))},
-      reply_xattr(req, size));
+      request,
+      [&guest, ino, generation, answer = reply_xattr(req, size)](int error, const XattrReply& r) {
+        if (error == ENODATA) guest.no_capabilities.learned(ino, generation);
+        answer(error, r);
+      });
 }
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
@@ -851,7 +848,7 @@ void DirAttrs::forgotten(uint64_t node) {
   attrs_.erase(node);
 }
 
-Invalidator::Invalidator(fuse_session* session, Guest* guest) : session_(session), guest_(guest) {
+Invalidator::Invalidator(fuse_session* session, Guest& guest) : session_(session), guest_(guest) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -867,20 +864,19 @@ Invalidator::~Invalidator() {
 void Invalidator::push(uint16_t opcode, std::span<const uint8_t> payload) {
   if (opcode == kNotifyAttrOpcode) {
     AttrNotice notice;
-    if (guest_ && decode_message(payload, notice))
-      guest_->dir_attrs.offer(notice.node.value, notice.attr);
+    if (decode_message(payload, notice)) guest_.dir_attrs.offer(notice.node.value, notice.attr);
     return;
   }
   NotifyMessage note;
   if (opcode != 0 || !decode_message(payload, note)) return;  // from a newer host
   // Here, on the thread that also reads replies: a reply that follows this
   // NOTIFY must not be trusted for the node (see NoCapabilities, DirAttrs).
-  if (guest_ && (note.what == kNotifyInode || note.what == kNotifyDelete)) {
-    guest_->no_capabilities.changed(note.node.value);
-    guest_->dir_attrs.changed(note.node.value);
+  if (note.what == kNotifyInode || note.what == kNotifyDelete) {
+    guest_.no_capabilities.changed(note.node.value);
+    guest_.dir_attrs.changed(note.node.value);
   }
-  if (guest_ && (note.what == kNotifyEntry || note.what == kNotifyDelete))
-    guest_->dir_attrs.changed(note.parent.value);
+  if (note.what == kNotifyEntry || note.what == kNotifyDelete)
+    guest_.dir_attrs.changed(note.parent.value);
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(note));

@@ -104,12 +104,12 @@ struct Guest {
   bool coherent = false;              // host NOTIFY keeps the caches right
   bool zero_message_opendir = false;  // the kernel opens directories itself
   NoCapabilities no_capabilities;     // used in coherent mode
+  DirAttrs dir_attrs;
+  bool use_dir_attrs = false;  // coherent, and the host sends them
   // Nodes this guest ever asked a POSIX record lock on. FLUSH (every
   // close) matters to the host only for those: closing any descriptor of a
   // file drops its owner's record locks there. Other FLUSHes are answered
   // here.
-  DirAttrs dir_attrs;
-  bool use_dir_attrs = false;  // coherent, and the host sends them
   std::mutex locked_mutex;
   std::unordered_set<uint64_t> locked_nodes;
 };
@@ -120,15 +120,15 @@ struct Guest {
 // the connection's reader thread, which must never wait here.
 class Invalidator {
  public:
-  // `guest`'s own caches are told of changes too (may be null).
-  Invalidator(fuse_session* session, Guest* guest);
+  // `guest`'s own caches are told of changes too.
+  Invalidator(fuse_session* session, Guest& guest);
   ~Invalidator();
   void push(uint16_t opcode, std::span<const uint8_t> payload);  // a NOTIFY frame
 
  private:
   void loop();
   fuse_session* session_;
-  Guest* guest_;
+  Guest& guest_;
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<protocol::NotifyMessage> queue_;

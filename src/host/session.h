@@ -54,7 +54,6 @@ class Session : public ChangeWatcher::Subscriber {
   };
 
   void serve_loop();
-  void wait_until_idle(std::unique_lock<std::mutex>& lock);
   bool is_blocking_lock(const Job& job) const;
   bool is_quick(const Job& job) const;
   void start_waiter(Job job);
