@@ -116,6 +116,7 @@ void Connection::send(Opcode opcode, std::span<const uint8_t> body, std::span<co
       return;
     }
     pending_.emplace(id, handler);
+    ++requests_sent_;
   }
   bool sent = stream_->write_frame({FrameKind::kRequest, uint16_t(opcode), id, 0}, body, tail);
   if (!sent && handler) {
@@ -160,6 +161,16 @@ void Connection::reader_loop() {
   }
   fail_all();
   if (disconnect_callback_) disconnect_callback_();
+}
+
+uint64_t Connection::quiet_mark() {
+  std::lock_guard lock(pending_mutex_);
+  return pending_.empty() ? requests_sent_ + 1 : 0;
+}
+
+bool Connection::quiet_since(uint64_t mark) {
+  std::lock_guard lock(pending_mutex_);
+  return mark != 0 && requests_sent_ == mark;
 }
 
 void Connection::fail_all() {

@@ -107,6 +107,15 @@ class Connection {
 
   void close();
 
+  // For caches of what the host said last: a mark taken just before sending
+  // a request, and whether no other request was sent since. The mark is 0
+  // (never quiet) when an earlier request is still unanswered, as its
+  // effect may land after the reply that is being cached. Every request
+  // that has a reply counts; FORGET (no reply) does not. Meant for a sender
+  // that sends from one thread (fsout-mount's FUSE loop).
+  uint64_t quiet_mark();
+  bool quiet_since(uint64_t mark);
+
  private:
   void say_hello(const Options& options);
   void reader_loop();
@@ -120,6 +129,7 @@ class Connection {
   std::atomic<bool> broken_ = false;
   std::mutex pending_mutex_;  // guards pending_; never held while a handler runs
   std::unordered_map<uint64_t, Handler> pending_;
+  uint64_t requests_sent_ = 0;  // with a reply; under pending_mutex_, for quiet_mark()
   std::function<void()> disconnect_callback_;
   std::function<void(uint16_t, std::span<const uint8_t>)> notify_callback_;
   std::thread reader_;

@@ -72,13 +72,33 @@ Caller caller_of(fuse_req_t req) {
   return caller;
 }
 
+// Keeps a reply's attributes in RecentAttrs (coherent mode). Made before
+// the request is sent: that is when the mark must be taken.
+class Remember {
+ public:
+  explicit Remember(fuse_req_t req) {
+    Guest& g = guest_of(req);
+    if (!g.coherent) return;
+    guest_ = &g;
+    mark_ = g.recent_attrs.mark(*g.connection);
+  }
+  void operator()(NodeId node, const Attr& attr) const {
+    if (guest_) guest_->recent_attrs.offer(*guest_->connection, mark_, node.value, attr);
+  }
+
+ private:
+  Guest* guest_ = nullptr;
+  RecentAttrs::Mark mark_;
+};
+
 // Answers for each reply type.
 auto reply_entry(fuse_req_t req) {
-  return [req](int error, const EntryReply& e) {
+  return [req, remember = Remember(req)](int error, const EntryReply& e) {
     if (error) {
       fuse_reply_err(req, error);
       return;
     }
+    remember(e.node, e.attr);
     fuse_entry_param param = to_entry(guest_of(req), e);
     if (fuse_reply_entry(req, &param) == -ENOENT) {
       // The kernel gave up on the request (interrupted): undo the lookup.
@@ -90,12 +110,13 @@ auto reply_entry(fuse_req_t req) {
 auto reply_empty(fuse_req_t req) {
   return [req](int error, const Empty&) { fuse_reply_err(req, error); };
 }
-auto reply_attr(fuse_req_t req) {
-  return [req](int error, const AttrReply& r) {
+auto reply_attr(fuse_req_t req, fuse_ino_t ino) {
+  return [req, ino, remember = Remember(req)](int error, const AttrReply& r) {
     if (error) {
       fuse_reply_err(req, error);
       return;
     }
+    remember(node_of(ino), r.attr);
     struct stat st = to_stat(r.attr);
     fuse_reply_attr(req, &st, guest_of(req).attr_timeout);
   };
@@ -179,6 +200,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void forgotten(Guest& guest, fuse_ino_t ino) {
   guest.no_capabilities.forgotten(ino);
   guest.dir_attrs.forgotten(ino);
+  guest.recent_attrs.forgotten(ino);
   std::lock_guard lock(guest.locked_mutex);  // no open files, so no locks
   guest.locked_nodes.erase(ino);
 }
@@ -206,13 +228,14 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guest& guest = guest_of(req);
   Attr known;
-  if (guest.use_dir_attrs && guest.dir_attrs.find(ino, known)) {
+  if ((guest.use_dir_attrs && guest.dir_attrs.find(ino, known)) ||
+      (guest.coherent && guest.recent_attrs.find(*guest.connection, ino, known))) {
     struct stat st = to_stat(known);
     fuse_reply_attr(req, &st, guest.attr_timeout);
     return;
   }
   connection(req).call_async<Op::kGetattr>(GetattrRequest{node_of(ino), handle_of(fi)},
-                                           reply_attr(req));
+                                           reply_attr(req, ino));
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fuse_file_info* fi) {
@@ -231,7 +254,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fus
     r.valid |= kSetMtimeNow;
   else if (to_set & FUSE_SET_ATTR_MTIME)
     r.valid |= kSetMtime, r.mtime = {st->st_mtim.tv_sec, uint32_t(st->st_mtim.tv_nsec)};
-  send_about<Op::kSetattr>(req, ino, 0, r, reply_attr(req));
+  send_about<Op::kSetattr>(req, ino, 0, r, reply_attr(req, ino));
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -323,11 +346,20 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
       req, parent, 0,
       CreateRequest{node_of(parent), Name{name}, canon::open_flags_to_wire(fi->flags),
                     canon::mode_to_wire(mode), caller_of(req)},
-      [req, info](int error, const CreateReply& r) mutable {
+      [req, info, remember = Remember(req),
+       capabilities = guest_of(req).no_capabilities.generation()](int error,
+                                                                  const CreateReply& r) mutable {
         if (error) {
           fuse_reply_err(req, error);
           return;
         }
+        remember(r.entry.node, r.entry.attr);
+        // A file just made has no security.capability, so the kernel's
+        // probe before the first write need not go to the host (unless a
+        // host program was quicker: CREATE without O_EXCL opens its file;
+        // its NOTIFY bumps the generation).
+        if (guest_of(req).coherent)
+          guest_of(req).no_capabilities.learned(r.entry.node.value, capabilities);
         info.fh = r.handle.value;
         info.keep_cache = guest_of(req).keep_cache;
         fuse_entry_param param = to_entry(guest_of(req), r.entry);
@@ -848,6 +880,39 @@ void DirAttrs::forgotten(uint64_t node) {
   attrs_.erase(node);
 }
 
+RecentAttrs::Mark RecentAttrs::mark(client::Connection& connection) {
+  std::lock_guard lock(mutex_);
+  return {connection.quiet_mark(), notify_generation_};
+}
+
+void RecentAttrs::offer(client::Connection& connection, const Mark& mark, uint64_t node,
+                        const Attr& attr) {
+  std::lock_guard lock(mutex_);
+  if (mark.notify_generation != notify_generation_ || !connection.quiet_since(mark.quiet)) return;
+  node_ = node;
+  attr_ = attr;
+  filled_ = mark;
+}
+
+bool RecentAttrs::find(client::Connection& connection, uint64_t node, Attr& attr) {
+  std::lock_guard lock(mutex_);
+  if (node_ == 0 || node != node_ || filled_.notify_generation != notify_generation_ ||
+      !connection.quiet_since(filled_.quiet))
+    return false;
+  attr = attr_;
+  return true;
+}
+
+void RecentAttrs::changed() {
+  std::lock_guard lock(mutex_);
+  ++notify_generation_;
+}
+
+void RecentAttrs::forgotten(uint64_t node) {
+  std::lock_guard lock(mutex_);
+  if (node == node_) node_ = 0;
+}
+
 Invalidator::Invalidator(fuse_session* session, Guest& guest) : session_(session), guest_(guest) {
   thread_ = std::thread([this] { loop(); });
 }
@@ -871,6 +936,7 @@ void Invalidator::push(uint16_t opcode, std::span<const uint8_t> payload) {
   if (opcode != 0 || !decode_message(payload, note)) return;  // from a newer host
   // Here, on the thread that also reads replies: a reply that follows this
   // NOTIFY must not be trusted for the node (see NoCapabilities, DirAttrs).
+  guest_.recent_attrs.changed();
   if (note.what == kNotifyInode || note.what == kNotifyDelete) {
     guest_.no_capabilities.changed(note.node.value);
     guest_.dir_attrs.changed(note.node.value);

@@ -87,6 +87,35 @@ class DirAttrs {
   uint64_t notify_generation_ = 0;
 };
 
+// The attributes the host sent last (coherent mode). The kernel asks for a
+// node's attributes again right after some of its own requests: before a
+// chown (to clear SUID/SGID) though the SETATTR before it returned them,
+// after a LINK though the reply carried them. If no other request went to
+// the host since that reply's request was sent, none was in flight with
+// it, and no NOTIFY came, they are still the host's: answered here. One
+// slot is enough: any new request makes it stale.
+class RecentAttrs {
+ public:
+  struct Mark {
+    uint64_t quiet = 0;  // Connection::quiet_mark()
+    uint64_t notify_generation = 0;
+  };
+  // Taken just before sending the request whose reply carries attributes.
+  Mark mark(client::Connection& connection);
+  void offer(client::Connection& connection, const Mark& mark, uint64_t node,
+             const protocol::Attr& attr);
+  bool find(client::Connection& connection, uint64_t node, protocol::Attr& attr);
+  void changed();  // any NOTIFY
+  void forgotten(uint64_t node);
+
+ private:
+  std::mutex mutex_;
+  uint64_t node_ = 0;  // 0: empty
+  protocol::Attr attr_{};
+  Mark filled_;
+  uint64_t notify_generation_ = 0;
+};
+
 struct Guest {
   client::Connection* connection = nullptr;
   // Lock requests wait while RELEASEs are in flight: the kernel sends
@@ -105,6 +134,7 @@ struct Guest {
   bool zero_message_opendir = false;  // the kernel opens directories itself
   NoCapabilities no_capabilities;     // used in coherent mode
   DirAttrs dir_attrs;
+  RecentAttrs recent_attrs;    // used in coherent mode
   bool use_dir_attrs = false;  // coherent, and the host sends them
   // Nodes this guest ever asked a POSIX record lock on. FLUSH (every
   // close) matters to the host only for those: closing any descriptor of a

@@ -3,6 +3,8 @@
 // mount sees them. Its caches are long (a day) and keep file pages, so what
 // it sees comes from the host's NOTIFY messages, not from timeouts.
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
 
@@ -277,7 +279,8 @@ std::string times_of(const struct stat& st) {
   auto ts = [](const timespec& t) {
     return std::to_string(t.tv_sec) + "." + std::to_string(t.tv_nsec);
   };
-  return "mode=" + std::to_string(st.st_mode) + " nlink=" + std::to_string(st.st_nlink) +
+  return "mode=" + std::to_string(st.st_mode) + " uid=" + std::to_string(st.st_uid) +
+         " gid=" + std::to_string(st.st_gid) + " nlink=" + std::to_string(st.st_nlink) +
          " size=" + std::to_string(st.st_size) + " atime=" + ts(st.st_atim) +
          " mtime=" + ts(st.st_mtim) + " ctime=" + ts(st.st_ctim);
 }
@@ -372,6 +375,44 @@ TEST(Coherence, FileCapabilitiesAreSeenAndDroppedByWrites) {
     append(guest_file);  // a write drops file capabilities
     EXPECT_EQ(host_caps(), -1) << "the write through the mount kept security.capability";
     EXPECT_EQ(guest_caps(), -1);
+  }
+}
+
+// The kernel asks for a file's attributes again right after some of its own
+// requests (before a chown, after a LINK); the guest answers from the reply
+// it just had while nothing else went to the host (RecentAttrs). A later
+// change, by the host or through the mount, must still show.
+TEST(Coherence, FileAttributesAfterOwnChangesMatchTheHost) {
+  ASSERT_EQ(geteuid(), 0u);
+  MountedExport m("unix", "cache=coherent");
+  ASSERT_TRUE(m.mounted());
+  const std::string guest = m.mount_dir() + "/f", host = m.export_dir() + "/f";
+  const std::string guest_link = m.mount_dir() + "/g";
+  write_file(guest, "first\n");
+  auto expect_same = [&](const std::string& step) {
+    auto since = std::chrono::steady_clock::now();  // host changes: the usual 200 ms
+    EXPECT_LT(
+        delay_until([&] { return times_of(stat_of(guest)) == times_of(stat_of(host)); }, since),
+        200)
+        << step << ": guest " << times_of(stat_of(guest)) << "\n host  " << times_of(stat_of(host));
+  };
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE("round " + std::to_string(i));
+    ASSERT_EQ(utimensat(AT_FDCWD, guest.c_str(), nullptr, 0), 0);
+    ASSERT_EQ(chown(guest.c_str(), 1000 + i, 1000 + i), 0);  // the SUID check re-asks
+    ASSERT_EQ(chmod(guest.c_str(), i % 2 ? 0600 : 0644), 0);
+    expect_same("guest utime, chown, chmod");
+    std::ofstream(host, std::ios::app) << "host " << i << "\n";
+    expect_same("host appended");
+    ASSERT_EQ(chmod(guest.c_str(), 0640), 0);
+    std::ofstream(guest, std::ios::app) << "guest " << i << "\n";  // mtime moves after the chmod
+    expect_same("guest chmod, then appended");
+    ASSERT_EQ(link(guest.c_str(), guest_link.c_str()), 0);
+    expect_same("guest linked");
+    ASSERT_EQ(chmod(host.c_str(), 0604), 0);
+    expect_same("host chmod after the link");
+    ASSERT_EQ(unlink(guest_link.c_str()), 0);
+    expect_same("guest unlinked the link");
   }
 }
 
