@@ -261,6 +261,7 @@ int main(int argc, char** argv) {
       invalidator->push(opcode, payload);
     });
     guest.use_dir_attrs = (connection->hello().capabilities & fsout::protocol::kCapDirAttrs) != 0;
+    guest.use_open_read = (connection->hello().capabilities & fsout::protocol::kCapOpenRead) != 0;
   }
   connection->start();
 

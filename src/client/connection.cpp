@@ -115,14 +115,16 @@ void Connection::send(Opcode opcode, std::span<const uint8_t> body, std::span<co
       handler(kNotConnected, {});  // every request gets exactly one answer
       return;
     }
-    pending_.emplace(id, handler);
-    ++requests_sent_;
+    bool counts = opcode != Opcode::kRelease && opcode != Opcode::kReleasedir;
+    pending_.emplace(id, Pending{handler, counts});
+    if (counts) ++requests_sent_, ++counted_in_flight_;
   }
   bool sent = stream_->write_frame({FrameKind::kRequest, uint16_t(opcode), id, 0}, body, tail);
   if (!sent && handler) {
     std::unique_lock lock(pending_mutex_);
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // fail_all() already answered it
+    if (it->second.counts) --counted_in_flight_;
     pending_.erase(it);
     lock.unlock();
     handler(kNotConnected, {});
@@ -143,7 +145,8 @@ void Connection::reader_loop() {
       std::lock_guard lock(pending_mutex_);
       auto it = pending_.find(header.request_id);
       if (it == pending_.end()) continue;  // not ours (an earlier session's leftovers)
-      handler = std::move(it->second);
+      if (it->second.counts) --counted_in_flight_;
+      handler = std::move(it->second.handler);
       pending_.erase(it);
     }
     if (payload.size() < 4) {
@@ -165,7 +168,7 @@ void Connection::reader_loop() {
 
 uint64_t Connection::quiet_mark() {
   std::lock_guard lock(pending_mutex_);
-  return pending_.empty() ? requests_sent_ + 1 : 0;
+  return counted_in_flight_ == 0 ? requests_sent_ + 1 : 0;
 }
 
 bool Connection::quiet_since(uint64_t mark) {
@@ -174,12 +177,13 @@ bool Connection::quiet_since(uint64_t mark) {
 }
 
 void Connection::fail_all() {
-  std::unordered_map<uint64_t, Handler> pending;
+  std::unordered_map<uint64_t, Pending> pending;
   {
     std::lock_guard lock(pending_mutex_);
     pending.swap(pending_);
+    counted_in_flight_ = 0;
   }
-  for (auto& [id, handler] : pending) handler(kNotConnected, {});
+  for (auto& [id, request] : pending) request.handler(kNotConnected, {});
 }
 
 }  // namespace fsout::client

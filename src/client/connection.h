@@ -111,8 +111,10 @@ class Connection {
   // a request, and whether no other request was sent since. The mark is 0
   // (never quiet) when an earlier request is still unanswered, as its
   // effect may land after the reply that is being cached. Every request
-  // that has a reply counts; FORGET (no reply) does not. Meant for a sender
-  // that sends from one thread (fsout-mount's FUSE loop).
+  // that has a reply counts except RELEASE and RELEASEDIR (closing a host
+  // descriptor changes no data or attributes; the kernel sends them in the
+  // background after close(), while the program goes on). Meant for a
+  // sender that sends from one thread (fsout-mount's FUSE loop).
   uint64_t quiet_mark();
   bool quiet_since(uint64_t mark);
 
@@ -128,8 +130,13 @@ class Connection {
   std::atomic<uint64_t> next_id_ = 1;
   std::atomic<bool> broken_ = false;
   std::mutex pending_mutex_;  // guards pending_; never held while a handler runs
-  std::unordered_map<uint64_t, Handler> pending_;
-  uint64_t requests_sent_ = 0;  // with a reply; under pending_mutex_, for quiet_mark()
+  struct Pending {
+    Handler handler;
+    bool counts = true;  // for quiet_mark()
+  };
+  std::unordered_map<uint64_t, Pending> pending_;
+  uint64_t requests_sent_ = 0;  // those that count; under pending_mutex_
+  size_t counted_in_flight_ = 0;
   std::function<void()> disconnect_callback_;
   std::function<void(uint16_t, std::span<const uint8_t>)> notify_callback_;
   std::thread reader_;

@@ -80,15 +80,15 @@ class Remember {
     Guest& g = guest_of(req);
     if (!g.coherent) return;
     guest_ = &g;
-    mark_ = g.recent_attrs.mark(*g.connection);
+    mark_ = g.quiet_mark();
   }
   void operator()(NodeId node, const Attr& attr) const {
-    if (guest_) guest_->recent_attrs.offer(*guest_->connection, mark_, node.value, attr);
+    if (guest_ && guest_->still_quiet(mark_)) guest_->recent_attrs.keep(mark_, node.value, attr);
   }
 
  private:
   Guest* guest_ = nullptr;
-  RecentAttrs::Mark mark_;
+  QuietMark mark_;
 };
 
 // Answers for each reply type.
@@ -201,6 +201,10 @@ void forgotten(Guest& guest, fuse_ino_t ino) {
   guest.no_capabilities.forgotten(ino);
   guest.dir_attrs.forgotten(ino);
   guest.recent_attrs.forgotten(ino);
+  {
+    std::lock_guard lock(guest.cached_mutex);
+    guest.pages_cached.erase(ino);
+  }
   std::lock_guard lock(guest.locked_mutex);  // no open files, so no locks
   guest.locked_nodes.erase(ino);
 }
@@ -228,8 +232,9 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guest& guest = guest_of(req);
   Attr known;
+  QuietMark mark;
   if ((guest.use_dir_attrs && guest.dir_attrs.find(ino, known)) ||
-      (guest.coherent && guest.recent_attrs.find(*guest.connection, ino, known))) {
+      (guest.coherent && guest.recent_attrs.find(ino, known, mark) && guest.still_quiet(mark))) {
     struct stat st = to_stat(known);
     fuse_reply_attr(req, &st, guest.attr_timeout);
     return;
@@ -322,21 +327,51 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* 
 
 // ---- files
 
+void answer_open(fuse_req_t req, fuse_file_info info, HandleId handle) {
+  info.fh = handle.value;
+  info.keep_cache = guest_of(req).keep_cache;
+  if (fuse_reply_open(req, &info) == -ENOENT)  // interrupted: close it again
+    connection(req).call_async<Op::kRelease>(HandleRequest{handle}, [](int, const Empty&) {});
+}
+
+bool pages_cached(Guest& guest, fuse_ino_t ino) {
+  std::lock_guard lock(guest.cached_mutex);
+  return guest.pages_cached.count(ino) != 0;
+}
+
+// What OPEN_READ asks for: most source files are smaller.
+constexpr uint32_t kOpenReadBytes = 64 * 1024;
+
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guest& guest = guest_of(req);
   fuse_file_info info = *fi;
-  connection(req).call_async<Op::kOpen>(
-      OpenRequest{node_of(ino), canon::open_flags_to_wire(fi->flags)},
-      [req, info](int error, const OpenReply& r) mutable {
-        if (error) {
-          fuse_reply_err(req, error);
-          return;
-        }
-        info.fh = r.handle.value;
-        info.keep_cache = guest_of(req).keep_cache;
-        if (fuse_reply_open(req, &info) == -ENOENT)  // interrupted: close it again
-          connection(req).call_async<Op::kRelease>(HandleRequest{r.handle},
-                                                   [](int, const Empty&) {});
-      });
+  uint32_t flags = canon::open_flags_to_wire(fi->flags);
+  // A file opened for reading whose pages the kernel does not hold: the
+  // kernel's first READ follows at once; its data comes with the open.
+  if (guest.use_open_read && (fi->flags & O_ACCMODE) == O_RDONLY &&
+      !(fi->flags & (O_TRUNC | O_DIRECT)) && !pages_cached(guest, ino)) {
+    QuietMark mark = guest.quiet_mark();
+    connection(req).call_async<Op::kOpenRead>(OpenReadRequest{node_of(ino), flags, kOpenReadBytes},
+                                              [req, info, mark](int error, const OpenReadReply& r) {
+                                                if (error) {
+                                                  fuse_reply_err(req, error);
+                                                  return;
+                                                }
+                                                Guest& g = guest_of(req);
+                                                if (g.still_quiet(mark))
+                                                  g.opened_data.keep(mark, r.handle.value,
+                                                                     r.data.data, r.at_end);
+                                                answer_open(req, info, r.handle);
+                                              });
+    return;
+  }
+  connection(req).call_async<Op::kOpen>(OpenRequest{node_of(ino), flags},
+                                        [req, info](int error, const OpenReply& r) {
+                                          if (error)
+                                            fuse_reply_err(req, error);
+                                          else
+                                            answer_open(req, info, r.handle);
+                                        });
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -372,7 +407,21 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
       });
 }
 
-void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  Guest& guest = guest_of(req);
+  if (guest.use_open_read) {
+    {
+      std::lock_guard lock(guest.cached_mutex);
+      guest.pages_cached.insert(ino);
+    }
+    std::span<const uint8_t> data;
+    QuietMark mark;
+    if (guest.opened_data.find(fi->fh, uint64_t(offset), size, data, mark) &&
+        guest.still_quiet(mark)) {
+      fuse_reply_buf(req, reinterpret_cast<const char*>(data.data()), data.size());
+      return;
+    }
+  }
   connection(req).call_async<Op::kRead>(
       ReadRequest{handle_of(fi), uint64_t(offset), uint32_t(size)},
       [req](int error, const DataReply& r) {
@@ -413,6 +462,7 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   Guest& guest = guest_of(req);
+  if (guest.use_open_read) guest.opened_data.drop(fi->fh);
   {
     std::lock_guard lock(guest.release_mutex);
     ++guest.releases_in_flight;
@@ -880,37 +930,55 @@ void DirAttrs::forgotten(uint64_t node) {
   attrs_.erase(node);
 }
 
-RecentAttrs::Mark RecentAttrs::mark(client::Connection& connection) {
+void RecentAttrs::keep(const QuietMark& mark, uint64_t node, const Attr& attr) {
   std::lock_guard lock(mutex_);
-  return {connection.quiet_mark(), notify_generation_};
-}
-
-void RecentAttrs::offer(client::Connection& connection, const Mark& mark, uint64_t node,
-                        const Attr& attr) {
-  std::lock_guard lock(mutex_);
-  if (mark.notify_generation != notify_generation_ || !connection.quiet_since(mark.quiet)) return;
   node_ = node;
   attr_ = attr;
-  filled_ = mark;
+  mark_ = mark;
 }
 
-bool RecentAttrs::find(client::Connection& connection, uint64_t node, Attr& attr) {
+bool RecentAttrs::find(uint64_t node, Attr& attr, QuietMark& mark) {
   std::lock_guard lock(mutex_);
-  if (node_ == 0 || node != node_ || filled_.notify_generation != notify_generation_ ||
-      !connection.quiet_since(filled_.quiet))
-    return false;
+  if (node_ == 0 || node != node_) return false;
   attr = attr_;
+  mark = mark_;
   return true;
-}
-
-void RecentAttrs::changed() {
-  std::lock_guard lock(mutex_);
-  ++notify_generation_;
 }
 
 void RecentAttrs::forgotten(uint64_t node) {
   std::lock_guard lock(mutex_);
   if (node == node_) node_ = 0;
+}
+
+void OpenedData::keep(const QuietMark& mark, uint64_t handle, std::span<const uint8_t> data,
+                      bool at_end) {
+  std::lock_guard lock(mutex_);
+  handle_ = handle;
+  data_.assign(data.begin(), data.end());
+  at_end_ = at_end;
+  mark_ = mark;
+}
+
+bool OpenedData::find(uint64_t handle, uint64_t offset, size_t size, std::span<const uint8_t>& out,
+                      QuietMark& mark) {
+  std::lock_guard lock(mutex_);
+  if (handle_ == 0 || handle != handle_) return false;
+  // Covered: the whole range is in the data, or the data reaches the end
+  // of the file (then a short answer is the file's end, as from the host).
+  if (offset + size > data_.size() && !at_end_) return false;
+  size_t begin = std::min<uint64_t>(offset, data_.size());
+  size_t end = std::min<uint64_t>(offset + size, data_.size());
+  out = std::span<const uint8_t>(data_.data() + begin, end - begin);
+  mark = mark_;
+  return true;
+}
+
+void OpenedData::drop(uint64_t handle) {
+  std::lock_guard lock(mutex_);
+  if (handle != handle_) return;
+  handle_ = 0;
+  data_.clear();
+  data_.shrink_to_fit();
 }
 
 Invalidator::Invalidator(fuse_session* session, Guest& guest) : session_(session), guest_(guest) {
@@ -936,8 +1004,12 @@ void Invalidator::push(uint16_t opcode, std::span<const uint8_t> payload) {
   if (opcode != 0 || !decode_message(payload, note)) return;  // from a newer host
   // Here, on the thread that also reads replies: a reply that follows this
   // NOTIFY must not be trusted for the node (see NoCapabilities, DirAttrs).
-  guest_.recent_attrs.changed();
+  ++guest_.notifications;
   if (note.what == kNotifyInode || note.what == kNotifyDelete) {
+    {
+      std::lock_guard lock(guest_.cached_mutex);  // the kernel drops its pages
+      guest_.pages_cached.erase(note.node.value);
+    }
     guest_.no_capabilities.changed(note.node.value);
     guest_.dir_attrs.changed(note.node.value);
   }

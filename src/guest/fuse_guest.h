@@ -7,10 +7,12 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -87,33 +89,54 @@ class DirAttrs {
   uint64_t notify_generation_ = 0;
 };
 
-// The attributes the host sent last (coherent mode). The kernel asks for a
-// node's attributes again right after some of its own requests: before a
-// chown (to clear SUID/SGID) though the SETATTR before it returned them,
-// after a LINK though the reply carried them. If no other request went to
-// the host since that reply's request was sent, none was in flight with
-// it, and no NOTIFY came, they are still the host's: answered here. One
-// slot is enough: any new request makes it stale.
+// "Nothing happened since" (coherent mode): taken just before sending a
+// request; it still holds while no other request has gone to the host
+// since, none was in flight then, and no NOTIFY has come. What the host said
+// in the reply to that request is then still what it has (up to the
+// coherence window: a host change not yet notified).
+struct QuietMark {
+  uint64_t sent = 0;  // Connection::quiet_mark()
+  uint64_t notifications = 0;
+};
+
+// The attributes the host sent last. The kernel asks for a node's
+// attributes again right after some of its own requests: before a chown
+// (to clear SUID/SGID) though the SETATTR before it returned them, after a
+// LINK though the reply carried them. Answered from here while the reply's
+// mark still holds. One slot is enough: any new request ends it.
 class RecentAttrs {
  public:
-  struct Mark {
-    uint64_t quiet = 0;  // Connection::quiet_mark()
-    uint64_t notify_generation = 0;
-  };
-  // Taken just before sending the request whose reply carries attributes.
-  Mark mark(client::Connection& connection);
-  void offer(client::Connection& connection, const Mark& mark, uint64_t node,
-             const protocol::Attr& attr);
-  bool find(client::Connection& connection, uint64_t node, protocol::Attr& attr);
-  void changed();  // any NOTIFY
+  void keep(const QuietMark& mark, uint64_t node, const protocol::Attr& attr);
+  // The attributes and the mark they were kept under.
+  bool find(uint64_t node, protocol::Attr& attr, QuietMark& mark);
   void forgotten(uint64_t node);
 
  private:
   std::mutex mutex_;
   uint64_t node_ = 0;  // 0: empty
   protocol::Attr attr_{};
-  Mark filled_;
-  uint64_t notify_generation_ = 0;
+  QuietMark mark_;
+};
+
+// The first bytes of a file, from the OPEN_READ that opened it (kCapOpenRead,
+// coherent mode): the kernel's READ right after the open is answered from
+// them while the OPEN_READ's mark holds, so a small file costs one round
+// trip instead of two. One slot, as RecentAttrs.
+class OpenedData {
+ public:
+  void keep(const QuietMark& mark, uint64_t handle, std::span<const uint8_t> data, bool at_end);
+  // The bytes [offset, offset + size) if the kept data covers them (up to
+  // the end of the file when it reaches it), and the mark.
+  bool find(uint64_t handle, uint64_t offset, size_t size, std::span<const uint8_t>& out,
+            QuietMark& mark);
+  void drop(uint64_t handle);  // its RELEASE
+
+ private:
+  std::mutex mutex_;
+  uint64_t handle_ = 0;  // 0: empty
+  std::vector<uint8_t> data_;
+  bool at_end_ = false;
+  QuietMark mark_;
 };
 
 struct Guest {
@@ -134,7 +157,19 @@ struct Guest {
   bool zero_message_opendir = false;  // the kernel opens directories itself
   NoCapabilities no_capabilities;     // used in coherent mode
   DirAttrs dir_attrs;
-  RecentAttrs recent_attrs;    // used in coherent mode
+  RecentAttrs recent_attrs;  // used in coherent mode
+  OpenedData opened_data;    // coherent, and the host takes OPEN_READ
+  bool use_open_read = false;
+  // Files whose pages the kernel has probably cached (a READ was answered
+  // since their last NOTIFY): opened without OPEN_READ, whose data the
+  // kernel would not ask for.
+  std::mutex cached_mutex;
+  std::unordered_set<uint64_t> pages_cached;
+  std::atomic<uint64_t> notifications = 0;  // NOTIFY frames seen
+  QuietMark quiet_mark() { return {connection->quiet_mark(), notifications.load()}; }
+  bool still_quiet(const QuietMark& mark) {
+    return mark.notifications == notifications.load() && connection->quiet_since(mark.sent);
+  }
   bool use_dir_attrs = false;  // coherent, and the host sends them
   // Nodes this guest ever asked a POSIX record lock on. FLUSH (every
   // close) matters to the host only for those: closing any descriptor of a

@@ -388,13 +388,34 @@ class Passthrough final : public FileSystem {
     HandleRef h = handle(r.handle);
     if (!h || h->dir) return Errno{EBADF};
     if (r.size > kMaxIoSize) return Errno{EINVAL};
-    // One buffer per worker thread: the reply is sent before the thread
-    // takes its next request, so the data is never copied again.
+    auto data = read_at(h->fd, r.offset, r.size);
+    if (!data.ok()) return Errno{data.error()};
+    return DataReply{Tail{data.value()}};
+  }
+
+  Result<OpenReadReply> OpenRead(const OpenReadRequest& r) override {
+    int flags = canon::open_flags_from_wire(r.flags);
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) || r.size > kMaxOpenReadBytes)
+      return Errno{EINVAL};
+    auto opened = Open(OpenRequest{r.node, r.flags});
+    if (!opened.ok()) return Errno{opened.error()};
+    HandleRef h = handle(opened.value().handle);
+    auto data = read_at(h->fd, 0, r.size);
+    // A read error is not the open's: no data, and the guest's READ meets it.
+    if (!data.ok()) return OpenReadReply{opened.value().handle, 0, Tail{}};
+    return OpenReadReply{opened.value().handle, data.value().size() < r.size ? 1u : 0u,
+                         Tail{data.value()}};
+  }
+
+  // Reads up to `size` bytes (short only at the end of the file) into one
+  // buffer per worker thread: the reply is sent before the thread takes its
+  // next request, so the data is never copied again.
+  static Result<std::span<const uint8_t>> read_at(int fd, uint64_t offset, uint32_t size) {
     thread_local std::vector<uint8_t> buffer;
-    if (buffer.size() < r.size) buffer.resize(r.size);
+    if (buffer.size() < size) buffer.resize(size);
     size_t done = 0;
-    while (done < r.size) {
-      ssize_t n = pread(h->fd, buffer.data() + done, r.size - done, off_t(r.offset + done));
+    while (done < size) {
+      ssize_t n = pread(fd, buffer.data() + done, size - done, off_t(offset + done));
       if (n < 0) {
         if (errno == EINTR) continue;
         if (done == 0) return last_error();
@@ -403,7 +424,7 @@ class Passthrough final : public FileSystem {
       if (n == 0) break;
       done += size_t(n);
     }
-    return DataReply{Tail{std::span<const uint8_t>(buffer.data(), done)}};
+    return std::span<const uint8_t>(buffer.data(), done);
   }
 
   Result<WriteReply> Write(const WriteRequest& r) override {

@@ -75,6 +75,12 @@ class ReadOnly final : public FileSystem {
     return inner_->Open(r);
   }
 
+  Result<OpenReadReply> OpenRead(const OpenReadRequest& r) override {
+    int flags = canonical::open_flags_from_wire(r.flags);
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return Errno{EROFS};
+    return inner_->OpenRead(r);
+  }
+
   Result<Empty> Access(const AccessRequest& r) override {
     if (r.mask & canonical::kAccessWrite) return Errno{EROFS};
     return inner_->Access(r);

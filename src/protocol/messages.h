@@ -40,8 +40,10 @@ inline constexpr uint64_t kCapNotify = 1u << 4;
 // SYMLINK, LINK, UNLINK, RMDIR, RENAME), the host sends the directory's new
 // attributes (an AttrNotice) just before the reply.
 inline constexpr uint64_t kCapDirAttrs = 1u << 5;
-inline constexpr uint64_t kCapAllKnown =
-    kCapReaddirplus | kCapPosixLocks | kCapFlock | kCapXattr | kCapNotify | kCapDirAttrs;
+// The host takes OPEN_READ: an OPEN whose reply carries the file's first bytes.
+inline constexpr uint64_t kCapOpenRead = 1u << 6;
+inline constexpr uint64_t kCapAllKnown = kCapReaddirplus | kCapPosixLocks | kCapFlock | kCapXattr |
+                                         kCapNotify | kCapDirAttrs | kCapOpenRead;
 
 // Declares the fields of a message, in wire order.
 #define FSOUT_FIELDS(...)                         \
@@ -311,6 +313,24 @@ struct OpenReply {
   FSOUT_FIELDS(handle.value)
   bool operator==(const OpenReply&) const = default;
 };
+// OPEN_READ: an OPEN for reading that also reads up to `size` bytes from
+// offset 0 (at most kMaxOpenReadBytes), so that a small file is opened and
+// read in one round trip.
+inline constexpr uint32_t kMaxOpenReadBytes = 128 * 1024;
+struct OpenReadRequest {
+  NodeId node;
+  uint32_t flags = 0;  // canonical open flags; the access mode must be read-only
+  uint32_t size = 0;
+  FSOUT_FIELDS(node.value, flags, size)
+  bool operator==(const OpenReadRequest&) const = default;
+};
+struct OpenReadReply {
+  HandleId handle;
+  uint32_t at_end = 0;  // 1: the data reaches the end of the file
+  Tail data;            // the rest of the payload
+  FSOUT_FIELDS(handle.value, at_end, data)
+  bool operator==(const OpenReadReply&) const = default;
+};
 struct CreateRequest {
   NodeId parent;
   Name name;
@@ -564,7 +584,8 @@ struct FlockRequest {
   X(32, Lseek, LseekRequest, LseekReply)               \
   X(33, Getlk, GetlkRequest, LockReply)                \
   X(34, Setlk, SetlkRequest, Empty)                    \
-  X(35, Flock, FlockRequest, Empty)
+  X(35, Flock, FlockRequest, Empty)                    \
+  X(36, OpenRead, OpenReadRequest, OpenReadReply)
 
 enum class Opcode : uint16_t {
 #define FSOUT_ENUM(number, name, request, reply) k##name = number,

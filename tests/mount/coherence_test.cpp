@@ -416,6 +416,71 @@ TEST(Coherence, FileAttributesAfterOwnChangesMatchTheHost) {
   }
 }
 
+// A file opened for reading comes with its first 64 KiB (OPEN_READ), and the
+// kernel's first READ is answered from them. Every size must read as on the
+// host, and a change after the open (by the host, or through another
+// descriptor) must be what the next read sees.
+TEST(Coherence, DataThatCameWithTheOpenIsTheHosts) {
+  ASSERT_EQ(geteuid(), 0u);
+  MountedExport m("unix", "cache=coherent");
+  ASSERT_TRUE(m.mounted());
+  auto pattern = [](size_t size, char seed) {
+    std::string data(size, '\0');
+    for (size_t i = 0; i < size; ++i) data[i] = char(seed + i * 7 % 61);
+    return data;
+  };
+  auto read_fd = [](int fd, off_t offset, size_t size) {
+    std::string data(size, '\0');
+    ssize_t n = pread(fd, data.data(), size, offset);
+    data.resize(n < 0 ? 0 : size_t(n));
+    return data;
+  };
+  for (size_t size : {0ul, 1ul, 4095ul, 4096ul, 65535ul, 65536ul, 65537ul, 200000ul}) {
+    SCOPED_TRACE("size " + std::to_string(size));
+    std::string name = "/s" + std::to_string(size);
+    write_file(m.export_dir() + name, pattern(size, 'a'));
+    EXPECT_EQ(slurp(m.mount_dir() + name), pattern(size, 'a'));
+    write_file(m.export_dir() + name + "-tail", pattern(size, 'b'));
+    int fd = open((m.mount_dir() + name + "-tail").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    if (size > 70000) EXPECT_EQ(read_fd(fd, 70000, 1000), pattern(size, 'b').substr(70000, 1000));
+    EXPECT_EQ(read_fd(fd, 0, size + 10), pattern(size, 'b'));
+    close(fd);
+  }
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::string name = "/changing" + std::to_string(round);
+    write_file(m.export_dir() + name, pattern(10000, 'c'));
+    // The host rewrites the file after the guest opened it (same size).
+    int fd = open((m.mount_dir() + name).c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    {
+      int host = open((m.export_dir() + name).c_str(), O_WRONLY);
+      ASSERT_GE(host, 0);
+      std::string fresh = pattern(10000, 'd');
+      ASSERT_EQ(pwrite(host, fresh.data(), fresh.size(), 0), ssize_t(fresh.size()));
+      close(host);
+    }
+    auto since = std::chrono::steady_clock::now();
+    EXPECT_LT(delay_until([&] { return read_fd(fd, 0, 10000) == pattern(10000, 'd'); }, since), 200)
+        << "the data that came with the open was kept after the host changed the file";
+    close(fd);
+    // The guest writes through another descriptor between the open and the
+    // first read (part of a page: the kernel must ask for the rest).
+    write_file(m.export_dir() + name, pattern(10000, 'e'));
+    fd = open((m.mount_dir() + name).c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    int writer = open((m.mount_dir() + name).c_str(), O_WRONLY);
+    ASSERT_GE(writer, 0);
+    ASSERT_EQ(pwrite(writer, "XYZ", 3, 100), 3);
+    close(writer);
+    std::string expected = pattern(10000, 'e').replace(100, 3, "XYZ");
+    EXPECT_EQ(read_fd(fd, 0, 10000), expected) << "a read after the guest's own write";
+    EXPECT_EQ(slurp(m.export_dir() + name), expected);
+    close(fd);
+  }
+}
+
 // A session that holds many nodes asks its guest to forget old names (its
 // node limit, or the process's fds, would otherwise run out: EMFILE/ENFILE
 // in the middle of an untar). Here the limit is 300 nodes and the guest
