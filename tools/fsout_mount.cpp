@@ -262,6 +262,9 @@ int main(int argc, char** argv) {
     });
     guest.use_dir_attrs = (connection->hello().capabilities & fsout::protocol::kCapDirAttrs) != 0;
     guest.use_open_read = (connection->hello().capabilities & fsout::protocol::kCapOpenRead) != 0;
+    guest.use_writes_behind =
+        (connection->hello().capabilities & fsout::protocol::kCapOrderedWrites) != 0;
+    guest.invalidate_node = [&invalidator](uint64_t node) { invalidator->invalidate_node(node); };
   }
   connection->start();
 

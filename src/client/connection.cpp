@@ -116,15 +116,20 @@ void Connection::send(Opcode opcode, std::span<const uint8_t> body, std::span<co
       return;
     }
     bool counts = opcode != Opcode::kRelease && opcode != Opcode::kReleasedir;
-    pending_.emplace(id, Pending{handler, counts});
-    if (counts) ++requests_sent_, ++counted_in_flight_;
+    // A WRITE the host performs before anything sent after it cannot land
+    // after a later request's reply: sent, but not "in flight" for the mark.
+    bool ordered = opcode == Opcode::kWrite && (hello_.capabilities & kCapOrderedWrites) &&
+                   body.size() + tail.size() <= kOrderedWritePayload;
+    pending_.emplace(id, Pending{handler, counts && !ordered});
+    if (counts) ++requests_sent_;
+    if (counts && !ordered) ++counted_in_flight_;
   }
   bool sent = stream_->write_frame({FrameKind::kRequest, uint16_t(opcode), id, 0}, body, tail);
   if (!sent && handler) {
     std::unique_lock lock(pending_mutex_);
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // fail_all() already answered it
-    if (it->second.counts) --counted_in_flight_;
+    if (it->second.in_flight_counts) --counted_in_flight_;
     pending_.erase(it);
     lock.unlock();
     handler(kNotConnected, {});
@@ -145,7 +150,7 @@ void Connection::reader_loop() {
       std::lock_guard lock(pending_mutex_);
       auto it = pending_.find(header.request_id);
       if (it == pending_.end()) continue;  // not ours (an earlier session's leftovers)
-      if (it->second.counts) --counted_in_flight_;
+      if (it->second.in_flight_counts) --counted_in_flight_;
       handler = std::move(it->second.handler);
       pending_.erase(it);
     }

@@ -113,8 +113,9 @@ class Connection {
   // effect may land after the reply that is being cached. Every request
   // that has a reply counts except RELEASE and RELEASEDIR (closing a host
   // descriptor changes no data or attributes; the kernel sends them in the
-  // background after close(), while the program goes on). Meant for a
-  // sender that sends from one thread (fsout-mount's FUSE loop).
+  // background after close(), while the program goes on); a small WRITE
+  // under kCapOrderedWrites counts as sent but never as in flight. Meant for
+  // a sender that sends from one thread (fsout-mount's FUSE loop).
   uint64_t quiet_mark();
   bool quiet_since(uint64_t mark);
 
@@ -132,7 +133,7 @@ class Connection {
   std::mutex pending_mutex_;  // guards pending_; never held while a handler runs
   struct Pending {
     Handler handler;
-    bool counts = true;  // for quiet_mark()
+    bool in_flight_counts = true;  // for quiet_mark()
   };
   std::unordered_map<uint64_t, Pending> pending_;
   uint64_t requests_sent_ = 0;  // those that count; under pending_mutex_

@@ -433,12 +433,36 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fil
       });
 }
 
-void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t offset,
+void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t offset,
               fuse_file_info* fi) {
+  Guest& guest = guest_of(req);
   // The data is written to the stream before call_async returns, so the
   // kernel's buffer is not needed afterwards.
   WriteRequest r{handle_of(fi), uint64_t(offset),
                  Tail{std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), size)}};
+  if (guest.use_writes_behind) {
+    if (int error = guest.writes_behind.take_error(fi->fh)) {
+      fuse_reply_err(req, error);  // an earlier write of this file failed
+      return;
+    }
+    // Not for writes that must be durable or direct when write() returns,
+    // nor for the kernel's page writeback (mmap).
+    bool behind = size + 16 <= kOrderedWritePayload && !fi->writepage &&
+                  !(fi->flags & (O_SYNC | O_DSYNC | O_DIRECT));
+    if (behind) {
+      uint64_t handle = fi->fh;
+      guest.writes_behind.sent(handle);
+      connection(req).call_async<Op::kWrite>(
+          r, [&guest, handle, ino, size](int error, const WriteReply& w) {
+            if (!error && w.written != size) error = EIO;
+            // The kernel counted the data as written: forget its pages and size.
+            if (error && guest.invalidate_node) guest.invalidate_node(ino);
+            for (auto& then : guest.writes_behind.done(handle, error)) then(error);
+          });
+      fuse_reply_write(req, size);
+      return;
+    }
+  }
   connection(req).call_async<Op::kWrite>(r, [req](int error, const WriteReply& w) {
     if (error)
       fuse_reply_err(req, error);
@@ -449,20 +473,25 @@ void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t o
 
 void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guest& guest = guest_of(req);
-  {
-    std::lock_guard lock(guest.locked_mutex);
-    if (!guest.locked_nodes.count(ino)) {
-      fuse_reply_err(req, 0);  // no record locks to drop on the host
-      return;
+  FlushRequest request{handle_of(fi), fi->lock_owner};
+  guest.writes_behind.after_writes(fi->fh, [req, ino, request, &guest](int error) {
+    {
+      std::lock_guard lock(guest.locked_mutex);
+      if (!guest.locked_nodes.count(ino)) {
+        fuse_reply_err(req, error);  // no record locks to drop on the host
+        return;
+      }
     }
-  }
-  connection(req).call_async<Op::kFlush>(FlushRequest{handle_of(fi), fi->lock_owner},
-                                         reply_empty(req));
+    guest.connection->call_async<Op::kFlush>(request, [req, error](int flushed, const Empty&) {
+      fuse_reply_err(req, error ? error : flushed);
+    });
+  });
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   Guest& guest = guest_of(req);
   if (guest.use_open_read) guest.opened_data.drop(fi->fh);
+  guest.writes_behind.released(fi->fh);
   {
     std::lock_guard lock(guest.release_mutex);
     ++guest.releases_in_flight;
@@ -494,8 +523,12 @@ void after_releases(fuse_req_t req, std::function<void()> send) {
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
-  connection(req).call_async<Op::kFsync>(FsyncRequest{handle_of(fi), uint32_t(datasync != 0)},
-                                         reply_empty(req));
+  FsyncRequest request{handle_of(fi), uint32_t(datasync != 0)};
+  guest_of(req).writes_behind.after_writes(fi->fh, [req, request](int error) {
+    connection(req).call_async<Op::kFsync>(request, [req, error](int synced, const Empty&) {
+      fuse_reply_err(req, error ? error : synced);
+    });
+  });
 }
 
 // ---- directories
@@ -981,6 +1014,60 @@ void OpenedData::drop(uint64_t handle) {
   data_.shrink_to_fit();
 }
 
+void WritesBehind::sent(uint64_t handle) {
+  std::lock_guard lock(mutex_);
+  ++handles_[handle].in_flight;
+}
+
+std::vector<std::function<void(int)>> WritesBehind::done(uint64_t handle, int error) {
+  std::lock_guard lock(mutex_);
+  auto it = handles_.find(handle);
+  if (it == handles_.end()) return {};
+  State& state = it->second;
+  --state.in_flight;
+  if (error && !state.error) state.error = error;
+  std::vector<std::function<void(int)>> waiting;
+  if (state.in_flight == 0) {
+    waiting.swap(state.waiting);
+    // Those waiting report the error; without them it waits for the next.
+    if (!waiting.empty() || !state.error) handles_.erase(it);
+  }
+  return waiting;
+}
+
+void WritesBehind::after_writes(uint64_t handle, std::function<void(int)> then) {
+  int error = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = handles_.find(handle);
+    if (it != handles_.end()) {
+      if (it->second.in_flight > 0) {
+        it->second.waiting.push_back(std::move(then));
+        return;
+      }
+      error = it->second.error;
+      handles_.erase(it);
+    }
+  }
+  then(error);
+}
+
+int WritesBehind::take_error(uint64_t handle) {
+  std::lock_guard lock(mutex_);
+  auto it = handles_.find(handle);
+  if (it == handles_.end()) return 0;
+  int error = it->second.error;
+  it->second.error = 0;
+  if (it->second.in_flight == 0) handles_.erase(it);
+  return error;
+}
+
+void WritesBehind::released(uint64_t handle) {
+  std::lock_guard lock(mutex_);
+  auto it = handles_.find(handle);
+  if (it != handles_.end() && it->second.in_flight == 0) handles_.erase(it);
+}
+
 Invalidator::Invalidator(fuse_session* session, Guest& guest) : session_(session), guest_(guest) {
   thread_ = std::thread([this] { loop(); });
 }
@@ -1015,6 +1102,17 @@ void Invalidator::push(uint16_t opcode, std::span<const uint8_t> payload) {
   }
   if (note.what == kNotifyEntry || note.what == kNotifyDelete)
     guest_.dir_attrs.changed(note.parent.value);
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(note));
+  }
+  ready_.notify_one();
+}
+
+void Invalidator::invalidate_node(uint64_t node) {
+  NotifyMessage note;
+  note.what = kNotifyInode;
+  note.node.value = node;
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(note));

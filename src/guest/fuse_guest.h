@@ -139,6 +139,34 @@ class OpenedData {
   QuietMark mark_;
 };
 
+// Small WRITEs answered before the host's reply (kCapOrderedWrites,
+// coherent mode): the host performs them in order, each before anything
+// sent after it, so what can come late is only an error. As on NFS, the
+// error is kept for the open file and returned by its next WRITE, FSYNC or
+// FLUSH (close()); FLUSH and FSYNC first wait for the file's writes in
+// flight, so close() and fsync() return once the host has the data.
+class WritesBehind {
+ public:
+  void sent(uint64_t handle);
+  // The host's answer to one of them; the caller then runs what waited
+  // (outside any lock) with the error to report.
+  std::vector<std::function<void(int)>> done(uint64_t handle, int error);
+  // Runs `then(error)`, now or after the handle's last write in flight,
+  // with the first error not yet reported (0: none).
+  void after_writes(uint64_t handle, std::function<void(int)> then);
+  int take_error(uint64_t handle);  // for a WRITE: the one not yet reported
+  void released(uint64_t handle);
+
+ private:
+  struct State {
+    unsigned in_flight = 0;
+    int error = 0;
+    std::vector<std::function<void(int)>> waiting;
+  };
+  std::mutex mutex_;
+  std::unordered_map<uint64_t, State> handles_;
+};
+
 struct Guest {
   client::Connection* connection = nullptr;
   // Lock requests wait while RELEASEs are in flight: the kernel sends
@@ -157,8 +185,13 @@ struct Guest {
   bool zero_message_opendir = false;  // the kernel opens directories itself
   NoCapabilities no_capabilities;     // used in coherent mode
   DirAttrs dir_attrs;
-  RecentAttrs recent_attrs;  // used in coherent mode
-  OpenedData opened_data;    // coherent, and the host takes OPEN_READ
+  RecentAttrs recent_attrs;    // used in coherent mode
+  OpenedData opened_data;      // coherent, and the host takes OPEN_READ
+  WritesBehind writes_behind;  // coherent, and the host orders small WRITEs
+  bool use_writes_behind = false;
+  // Drops the kernel's pages and attributes of a node (off the reader
+  // thread); set when the mount runs.
+  std::function<void(uint64_t)> invalidate_node;
   bool use_open_read = false;
   // Files whose pages the kernel has probably cached (a READ was answered
   // since their last NOTIFY): opened without OPEN_READ, whose data the
@@ -189,6 +222,7 @@ class Invalidator {
   Invalidator(fuse_session* session, Guest& guest);
   ~Invalidator();
   void push(uint16_t opcode, std::span<const uint8_t> payload);  // a NOTIFY frame
+  void invalidate_node(uint64_t node);  // the guest's own: a late write error
 
  private:
   void loop();

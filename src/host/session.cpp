@@ -68,10 +68,6 @@ bool Session::is_blocking_lock(const Job& job) const {
   return false;
 }
 
-namespace {
-constexpr size_t kQuickWriteBytes = 64 * 1024;
-}  // namespace
-
 bool Session::is_quick(const Job& job) const {
   switch (Opcode(job.header.opcode)) {
     case Opcode::kLookup:
@@ -101,8 +97,10 @@ bool Session::is_quick(const Job& job) const {
       return true;
     case Opcode::kWrite:
       // Small writes land in the page cache; large ones may wait for the
-      // disk (dirty-page throttling) and go to another thread.
-      return job.payload.size() <= kQuickWriteBytes;
+      // disk (dirty-page throttling) and go to another thread. Performed
+      // here, small ones are done before the next request is even read:
+      // the order kCapOrderedWrites promises.
+      return job.payload.size() <= kOrderedWritePayload;
     case Opcode::kSetattr: {
       SetattrRequest request;  // a truncation may free many blocks: not quick
       return decode_message(job.payload, request) && !(request.valid & kSetSize);

@@ -42,8 +42,14 @@ inline constexpr uint64_t kCapNotify = 1u << 4;
 inline constexpr uint64_t kCapDirAttrs = 1u << 5;
 // The host takes OPEN_READ: an OPEN whose reply carries the file's first bytes.
 inline constexpr uint64_t kCapOpenRead = 1u << 6;
+// The host performs a WRITE whose payload is at most kOrderedWritePayload
+// bytes before it starts any request received after it, so a guest may
+// answer such writes before the host does (only errors come late).
+inline constexpr uint64_t kCapOrderedWrites = 1u << 7;
+inline constexpr size_t kOrderedWritePayload = 16 + 64 * 1024;  // handle, offset, 64 KiB
 inline constexpr uint64_t kCapAllKnown = kCapReaddirplus | kCapPosixLocks | kCapFlock | kCapXattr |
-                                         kCapNotify | kCapDirAttrs | kCapOpenRead;
+                                         kCapNotify | kCapDirAttrs | kCapOpenRead |
+                                         kCapOrderedWrites;
 
 // Declares the fields of a message, in wire order.
 #define FSOUT_FIELDS(...)                         \

@@ -4,6 +4,7 @@
 // it sees comes from the host's NOTIFY messages, not from timeouts.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
@@ -479,6 +480,68 @@ TEST(Coherence, DataThatCameWithTheOpenIsTheHosts) {
     EXPECT_EQ(slurp(m.export_dir() + name), expected);
     close(fd);
   }
+}
+
+// Small writes are answered before the host has done them (WritesBehind).
+// A write that fails on the host must still fail for the program: at a
+// later write, or at fsync() or close() at the latest; and the file the
+// guest then sees must be the host's, not what the kernel had counted.
+TEST(Coherence, LateWriteErrorsReachTheProgram) {
+  ASSERT_EQ(geteuid(), 0u);
+  MountedExport m("unix", "cache=coherent");
+  ASSERT_TRUE(m.mounted());
+  const std::string host_dir = m.export_dir() + "/small";
+  ASSERT_EQ(mkdir(host_dir.c_str(), 0755), 0);
+  ASSERT_EQ(mount("fsout-test", host_dir.c_str(), "tmpfs", 0, "size=256k"), 0)
+      << std::strerror(errno);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{host_dir};
+  const std::string block(4096, 'x');
+  for (bool with_fsync : {false, true}) {
+    SCOPED_TRACE(with_fsync ? "fsync, then close" : "close");
+    const std::string name = with_fsync ? "/small/synced" : "/small/closed";
+    int fd = open((m.mount_dir() + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    int error = 0;
+    for (int i = 0; i < 200 && !error; ++i)  // 800 KiB into 256 KiB
+      if (write(fd, block.data(), block.size()) < 0) error = errno;
+    if (!error && with_fsync && fsync(fd) != 0) error = errno;
+    if (close(fd) != 0 && !error) error = errno;
+    EXPECT_EQ(error, ENOSPC) << "a write the host refused was not reported";
+    auto since = std::chrono::steady_clock::now();
+    EXPECT_LT(delay_until(
+                  [&] {
+                    return stat_of(m.mount_dir() + name).st_size ==
+                           stat_of(m.export_dir() + name).st_size;
+                  },
+                  since),
+              200)
+        << "guest size " << stat_of(m.mount_dir() + name).st_size << ", host size "
+        << stat_of(m.export_dir() + name).st_size;
+    EXPECT_EQ(slurp(m.mount_dir() + name), slurp(m.export_dir() + name));
+  }
+  // The tmpfs is full. A write into a hole of a file fails there without
+  // changing its size or times: only the guest's own invalidation keeps the
+  // kernel from showing the data it cached on the way.
+  const std::string hole = "/small/hole";
+  ASSERT_EQ(truncate((m.export_dir() + hole).c_str(), 0), -1);  // not there yet
+  int host_fd = open((m.export_dir() + hole).c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(host_fd, 0);
+  ASSERT_EQ(ftruncate(host_fd, 65536), 0);
+  close(host_fd);
+  int fd = open((m.mount_dir() + hole).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  int error = 0;
+  if (pwrite(fd, block.data(), block.size(), 8192) < 0) error = errno;
+  if (close(fd) != 0 && !error) error = errno;
+  EXPECT_EQ(error, ENOSPC);
+  auto since = std::chrono::steady_clock::now();
+  EXPECT_LT(delay_until([&] { return slurp(m.mount_dir() + hole) == slurp(m.export_dir() + hole); },
+                        since),
+            200)
+      << "the guest shows data the host refused";
 }
 
 // A session that holds many nodes asks its guest to forget old names (its
