@@ -200,8 +200,13 @@ int main(int argc, char** argv) {
   fsout::client::Options options;
   if (config.export_name) options.export_name = config.export_name;
   if (config.protocol_version) options.min_version = options.max_version = config.protocol_version;
+  // Notifications in every cache mode: besides changes, they carry the
+  // host's requests to forget names when it runs short of nodes or file
+  // descriptors (without them, a kernel that keeps every inode it has seen
+  // exhausts the daemon's descriptors: EMFILE in the middle of an untar).
+  options.capabilities |= fsout::protocol::kCapNotify;
   if (guest.options.cache == fsout::guest::CacheMode::kCoherent)
-    options.capabilities |= fsout::protocol::kCapNotify | fsout::protocol::kCapDirAttrs;
+    options.capabilities |= fsout::protocol::kCapDirAttrs;
   std::unique_ptr<fsout::client::Connection> connection;
   try {
     // Connect first, so that a bad address is reported before we go into
@@ -255,11 +260,13 @@ int main(int argc, char** argv) {
     pthread_kill(main_thread, SIGTERM);
   });
   std::unique_ptr<fsout::guest::Invalidator> invalidator;
-  if (guest.options.cache == fsout::guest::CacheMode::kCoherent) {
+  if (connection->hello().capabilities & fsout::protocol::kCapNotify) {
     invalidator = std::make_unique<fsout::guest::Invalidator>(session, guest);
     connection->on_notify([&invalidator](uint16_t opcode, std::span<const uint8_t> payload) {
       invalidator->push(opcode, payload);
     });
+  }
+  if (guest.options.cache == fsout::guest::CacheMode::kCoherent) {
     guest.use_dir_attrs = (connection->hello().capabilities & fsout::protocol::kCapDirAttrs) != 0;
     guest.use_open_read = (connection->hello().capabilities & fsout::protocol::kCapOpenRead) != 0;
     guest.use_writes_behind =
