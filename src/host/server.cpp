@@ -75,7 +75,7 @@ void Server::accept_loop(int listen_fd, std::string name) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     // Room for a few 1 MiB READ replies: fewer wake-ups per MiB (the
     // system's net.core.wmem_max caps it). Measured: seq read 0.89 -> 1.1
-    // GB/s, and writes gained too (their replies no longer wait behind).
+    // GB/s (writes, whose data goes the other way, measured no worse).
     int buffer = 4 << 20;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof(buffer));
     reap();
