@@ -457,7 +457,8 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
             if (!error && w.written != size) error = EIO;
             // The kernel counted the data as written: forget its pages and size.
             if (error && guest.invalidate_node) guest.invalidate_node(ino);
-            for (auto& then : guest.writes_behind.done(handle, error)) then(error);
+            auto waiting = guest.writes_behind.done(handle, error);
+            for (auto& then : waiting.then) then(waiting.error);
           });
       fuse_reply_write(req, size);
       return;
@@ -1019,20 +1020,21 @@ void WritesBehind::sent(uint64_t handle) {
   ++handles_[handle].in_flight;
 }
 
-std::vector<std::function<void(int)>> WritesBehind::done(uint64_t handle, int error) {
+WritesBehind::Waiting WritesBehind::done(uint64_t handle, int error) {
   std::lock_guard lock(mutex_);
   auto it = handles_.find(handle);
   if (it == handles_.end()) return {};
   State& state = it->second;
   --state.in_flight;
   if (error && !state.error) state.error = error;
-  std::vector<std::function<void(int)>> waiting;
+  Waiting result;
   if (state.in_flight == 0) {
-    waiting.swap(state.waiting);
+    result.then.swap(state.waiting);
+    result.error = state.error;
     // Those waiting report the error; without them it waits for the next.
-    if (!waiting.empty() || !state.error) handles_.erase(it);
+    if (!result.then.empty() || !state.error) handles_.erase(it);
   }
-  return waiting;
+  return result;
 }
 
 void WritesBehind::after_writes(uint64_t handle, std::function<void(int)> then) {

@@ -149,8 +149,12 @@ class WritesBehind {
  public:
   void sent(uint64_t handle);
   // The host's answer to one of them; the caller then runs what waited
-  // (outside any lock) with the error to report.
-  std::vector<std::function<void(int)>> done(uint64_t handle, int error);
+  // (outside any lock) with the first error not yet reported.
+  struct Waiting {
+    std::vector<std::function<void(int)>> then;
+    int error = 0;
+  };
+  Waiting done(uint64_t handle, int error);
   // Runs `then(error)`, now or after the handle's last write in flight,
   // with the first error not yet reported (0: none).
   void after_writes(uint64_t handle, std::function<void(int)> then);
