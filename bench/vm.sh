@@ -61,7 +61,7 @@ for ((boot = 0; boot < boots; boot++)); do
     -chardev "socket,id=vfs,path=$run/vfs.sock" -device vhost-user-fs-pci,chardev=vfs,tag=vfs \
     -fsdev "local,id=p9,path=$run/9p,security_model=passthrough" -device virtio-9p-pci,fsdev=p9,mount_tag=p9
   grep "FSOUT-BENCH: note" "$run/console.log" >&2 || true
-  grep "FSOUT-BENCH: " "$run/console.log" | grep -v note | sed 's/^.*FSOUT-BENCH: //' >>"$results"
+  grep "FSOUT-BENCH: " "$run/console.log" | grep -v note | tr -d '\r' | sed 's/^.*FSOUT-BENCH: //' >>"$results"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pids=()
