@@ -447,8 +447,8 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
     }
     // Not for writes that must be durable or direct when write() returns,
     // nor for the kernel's page writeback (mmap).
-    bool behind = size + 16 <= kOrderedWritePayload && !fi->writepage &&
-                  !(fi->flags & (O_SYNC | O_DSYNC | O_DIRECT));
+    bool behind =
+        size <= kOrderedWriteData && !fi->writepage && !(fi->flags & (O_SYNC | O_DSYNC | O_DIRECT));
     if (behind) {
       uint64_t handle = fi->fh;
       guest.writes_behind.sent(handle);
@@ -1104,17 +1104,17 @@ void Invalidator::push(uint16_t opcode, std::span<const uint8_t> payload) {
   }
   if (note.what == kNotifyEntry || note.what == kNotifyDelete)
     guest_.dir_attrs.changed(note.parent.value);
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(note));
-  }
-  ready_.notify_one();
+  enqueue(std::move(note));
 }
 
 void Invalidator::invalidate_node(uint64_t node) {
   NotifyMessage note;
   note.what = kNotifyInode;
   note.node.value = node;
+  enqueue(std::move(note));
+}
+
+void Invalidator::enqueue(NotifyMessage note) {
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(note));

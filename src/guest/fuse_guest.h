@@ -229,6 +229,7 @@ class Invalidator {
   void invalidate_node(uint64_t node);  // the guest's own: a late write error
 
  private:
+  void enqueue(protocol::NotifyMessage note);
   void loop();
   fuse_session* session_;
   Guest& guest_;

@@ -46,7 +46,8 @@ inline constexpr uint64_t kCapOpenRead = 1u << 6;
 // bytes before it starts any request received after it, so a guest may
 // answer such writes before the host does (only errors come late).
 inline constexpr uint64_t kCapOrderedWrites = 1u << 7;
-inline constexpr size_t kOrderedWritePayload = 16 + 64 * 1024;  // handle, offset, 64 KiB
+inline constexpr size_t kOrderedWriteData = 64 * 1024;
+inline constexpr size_t kOrderedWritePayload = 16 + kOrderedWriteData;  // handle, offset, data
 inline constexpr uint64_t kCapAllKnown = kCapReaddirplus | kCapPosixLocks | kCapFlock | kCapXattr |
                                          kCapNotify | kCapDirAttrs | kCapOpenRead |
                                          kCapOrderedWrites;
