@@ -88,7 +88,7 @@ void Connection::say_hello(const Options& options) {
     uint32_t error = decode_reply(payload, hello_);
     if (error == kMalformedReply) throw ClientError(name_ + ": malformed HELLO reply");
     if (error != 0) {
-      int native = canonical::errno_from_wire(error);
+      int native = canonical::errno_from_wire(error).value_or(EIO);
       throw ClientError(name_ + ": server refused the session: " + std::strerror(native));
     }
     if (hello_.version == 0 || hello_.version < options.min_version ||

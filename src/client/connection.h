@@ -88,7 +88,8 @@ class Connection {
            Reply reply{};
            if (status == 0 && !protocol::decode_message(in, reply))
              status = uint32_t(canonical::Errno::kProto);
-           done(status == 0 ? 0 : canonical::errno_from_wire(status), reply);
+           // A canonical errno this OS has no number for arrives as EIO.
+           done(status == 0 ? 0 : canonical::errno_from_wire(status).value_or(EIO), reply);
          });
   }
 

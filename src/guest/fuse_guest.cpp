@@ -1,5 +1,6 @@
 #include "guest/fuse_guest.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -28,10 +29,17 @@ client::Connection& connection(fuse_req_t req) { return *guest_of(req).connectio
 NodeId node_of(fuse_ino_t ino) { return NodeId{ino}; }
 HandleId handle_of(const fuse_file_info* fi) { return HandleId{fi ? fi->fh : 0}; }
 
+// DT_UNKNOWN for a type this OS has no number for: readers stat the entry.
+unsigned native_dirent_type(uint8_t wire) {
+  return canon::dirent_type_from_wire(wire).value_or(DT_UNKNOWN);
+}
+
 struct stat to_stat(const Attr& a) {
   struct stat st {};
   st.st_ino = a.inode;
-  st.st_mode = canon::mode_from_wire(a.mode);
+  // A type this OS cannot express leaves no type bits, which the kernel refuses as a bad
+  // inode (EIO) rather than showing a wrong type.
+  st.st_mode = canon::mode_from_wire(a.mode).value_or(a.mode & 07777);
   st.st_nlink = a.nlink;
   st.st_uid = a.uid;
   st.st_gid = a.gid;
@@ -247,7 +255,14 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fus
   SetattrRequest r;
   r.node = node_of(ino);
   r.handle = handle_of(fi);
-  if (to_set & FUSE_SET_ATTR_MODE) r.valid |= kSetMode, r.mode = canon::mode_to_wire(st->st_mode);
+  if (to_set & FUSE_SET_ATTR_MODE) {
+    std::optional<uint32_t> mode = canon::mode_to_wire(st->st_mode);
+    if (!mode) {
+      fuse_reply_err(req, EINVAL);
+      return;
+    }
+    r.valid |= kSetMode, r.mode = *mode;
+  }
   if (to_set & FUSE_SET_ATTR_UID) r.valid |= kSetUid, r.uid = st->st_uid;
   if (to_set & FUSE_SET_ATTR_GID) r.valid |= kSetGid, r.gid = st->st_gid;
   if (to_set & FUSE_SET_ATTR_SIZE) r.valid |= kSetSize, r.size = uint64_t(st->st_size);
@@ -273,17 +288,26 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  std::optional<uint32_t> wire_mode = canon::mode_to_wire(mode);
+  if (!wire_mode) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
   auto device = canon::device_to_wire(rdev);
   send_about<Op::kMknod>(req, parent, 0,
-                         MknodRequest{node_of(parent), Name{name}, canon::mode_to_wire(mode),
+                         MknodRequest{node_of(parent), Name{name}, *wire_mode,
                                       Device{device.major, device.minor}, caller_of(req)},
                          reply_entry(req));
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  std::optional<uint32_t> wire_mode = canon::mode_to_wire(mode | S_IFDIR);
+  if (!wire_mode) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
   send_about<Op::kMkdir>(req, parent, 0,
-                         MkdirRequest{node_of(parent), Name{name},
-                                      canon::mode_to_wire(mode | S_IFDIR), caller_of(req)},
+                         MkdirRequest{node_of(parent), Name{name}, *wire_mode, caller_of(req)},
                          reply_entry(req));
 }
 
@@ -306,16 +330,16 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
                const char* new_name, unsigned flags) {
-  int wire = canon::rename_flags_to_wire(int(flags));
-  if (wire < 0) {
+  std::optional<uint32_t> wire = canon::rename_flags_to_wire(int(flags));
+  if (!wire) {
     fuse_reply_err(req, EINVAL);
     return;
   }
   if (guest_of(req).use_dir_attrs) guest_of(req).dir_attrs.drop_all();  // a moved directory
-  send_about<Op::kRename>(req, parent, new_parent == parent ? 0 : new_parent,
-                          RenameRequest{node_of(parent), Name{name}, node_of(new_parent),
-                                        Name{new_name}, uint32_t(wire)},
-                          reply_empty(req));
+  send_about<Op::kRename>(
+      req, parent, new_parent == parent ? 0 : new_parent,
+      RenameRequest{node_of(parent), Name{name}, node_of(new_parent), Name{new_name}, *wire},
+      reply_empty(req));
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
@@ -345,7 +369,12 @@ constexpr uint32_t kOpenReadBytes = 64 * 1024;
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guest& guest = guest_of(req);
   fuse_file_info info = *fi;
-  uint32_t flags = canon::open_flags_to_wire(fi->flags);
+  std::optional<uint32_t> wire_flags = canon::open_flags_to_wire(fi->flags);
+  if (!wire_flags) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  uint32_t flags = *wire_flags;
   // A file opened for reading whose pages the kernel does not hold: the
   // kernel's first READ follows at once; its data comes with the open.
   if (guest.use_open_read && (fi->flags & O_ACCMODE) == O_RDONLY &&
@@ -377,10 +406,15 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
   fuse_file_info info = *fi;
+  std::optional<uint32_t> wire_flags = canon::open_flags_to_wire(fi->flags);
+  std::optional<uint32_t> wire_mode = canon::mode_to_wire(mode);
+  if (!wire_flags || !wire_mode) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
   send_about<Op::kCreate>(
       req, parent, 0,
-      CreateRequest{node_of(parent), Name{name}, canon::open_flags_to_wire(fi->flags),
-                    canon::mode_to_wire(mode), caller_of(req)},
+      CreateRequest{node_of(parent), Name{name}, *wire_flags, *wire_mode, caller_of(req)},
       [req, info, remember = Remember(req),
        capabilities = guest_of(req).no_capabilities.generation()](int error,
                                                                   const CreateReply& r) mutable {
@@ -571,7 +605,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
         for (const auto& d : r.entries) {
           struct stat st {};
           st.st_ino = d.inode;
-          st.st_mode = canon::dirent_type_from_wire(d.type) << 12;
+          st.st_mode = native_dirent_type(d.type) << 12;
           size_t need = fuse_add_direntry(req, buffer.data() + used, size - used,
                                           d.name.value.c_str(), &st, off_t(d.next_offset));
           if (need > size - used) break;
@@ -601,7 +635,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, f
               param = to_entry(guest, item.entry);
             } else {  // "." and "..": no node, no lookup count
               param.attr.st_ino = item.dirent.inode;
-              param.attr.st_mode = canon::dirent_type_from_wire(item.dirent.type) << 12;
+              param.attr.st_mode = native_dirent_type(item.dirent.type) << 12;
             }
             size_t need = fuse_add_direntry_plus(req, buffer.data() + used, size - used,
                                                  item.dirent.name.value.c_str(), &param,
@@ -650,8 +684,12 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
-  connection(req).call_async<Op::kAccess>(
-      AccessRequest{node_of(ino), uint32_t(canon::access_mask_to_wire(mask))}, reply_empty(req));
+  std::optional<uint32_t> wire = canon::access_mask_to_wire(mask);
+  if (!wire) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  connection(req).call_async<Op::kAccess>(AccessRequest{node_of(ino), *wire}, reply_empty(req));
 }
 
 // ---- extended attributes
@@ -689,14 +727,14 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
     return;
   }
   if (guest.no_capabilities.known(ino)) {
-    fuse_reply_err(req, ENODATA);
+    fuse_reply_err(req, canon::no_attribute_errno());
     return;
   }
   uint64_t generation = guest.no_capabilities.generation();
   connection(req).call_async<Op::kGetxattr>(
       request,
       [&guest, ino, generation, answer = reply_xattr(req, size)](int error, const XattrReply& r) {
-        if (error == ENODATA) guest.no_capabilities.learned(ino, generation);
+        if (error == canon::no_attribute_errno()) guest.no_capabilities.learned(ino, generation);
         answer(error, r);
       });
 }
@@ -704,16 +742,16 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                  int flags) {
   if (!xattr_fits(req, name, size)) return;
-  int wire = canon::xattr_flags_to_wire(flags);
-  if (wire < 0) {
+  std::optional<uint32_t> wire = canon::xattr_flags_to_wire(flags);
+  if (!wire) {
     fuse_reply_err(req, EINVAL);
     return;
   }
   guest_of(req).no_capabilities.changed(ino);
-  send_about<Op::kSetxattr>(req, ino, 0,
-                            SetxattrRequest{node_of(ino), XattrName{name},
-                                            XattrValue{std::string(value, size)}, uint32_t(wire)},
-                            reply_empty(req));
+  send_about<Op::kSetxattr>(
+      req, ino, 0,
+      SetxattrRequest{node_of(ino), XattrName{name}, XattrValue{std::string(value, size)}, *wire},
+      reply_empty(req));
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
@@ -733,23 +771,22 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
 
 void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
                   fuse_file_info* fi) {
-  int wire = canon::fallocate_mode_to_wire(mode);
-  if (wire < 0) {
+  std::optional<uint32_t> wire = canon::fallocate_mode_to_wire(mode);
+  if (!wire) {
     fuse_reply_err(req, EOPNOTSUPP);
     return;
   }
   connection(req).call_async<Op::kFallocate>(
-      FallocateRequest{handle_of(fi), uint32_t(wire), uint64_t(offset), uint64_t(length)},
-      reply_empty(req));
+      FallocateRequest{handle_of(fi), *wire, uint64_t(offset), uint64_t(length)}, reply_empty(req));
 }
 
 void op_lseek(fuse_req_t req, fuse_ino_t, off_t offset, int whence, fuse_file_info* fi) {
-  uint32_t wire = canon::whence_to_wire(whence);
-  if (wire != kWhenceData && wire != kWhenceHole) {
+  std::optional<uint32_t> wire = canon::whence_to_wire(whence);
+  if (!wire || (*wire != kWhenceData && *wire != kWhenceHole)) {
     fuse_reply_err(req, EINVAL);
     return;
   }
-  connection(req).call_async<Op::kLseek>(LseekRequest{handle_of(fi), uint64_t(offset), wire},
+  connection(req).call_async<Op::kLseek>(LseekRequest{handle_of(fi), uint64_t(offset), *wire},
                                          [req](int error, const LseekReply& r) {
                                            if (error)
                                              fuse_reply_err(req, error);
@@ -758,9 +795,11 @@ void op_lseek(fuse_req_t req, fuse_ino_t, off_t offset, int whence, fuse_file_in
                                          });
 }
 
-Lock to_lock(const struct flock* fl) {
+std::optional<Lock> to_lock(const struct flock* fl) {
+  std::optional<uint32_t> type = canon::lock_type_to_wire(fl->l_type);
+  if (!type) return std::nullopt;
   Lock lock;
-  lock.type = canon::lock_type_to_wire(fl->l_type);
+  lock.type = *type;
   lock.start = uint64_t(fl->l_start);
   // The kernel hands FUSE absolute ranges with l_len as the length from
   // l_start (0 = to the end).
@@ -770,15 +809,25 @@ Lock to_lock(const struct flock* fl) {
 }
 
 void op_getlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* fl) {
-  GetlkRequest request{handle_of(fi), fi->lock_owner, to_lock(fl)};
+  std::optional<Lock> lock = to_lock(fl);
+  if (!lock) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  GetlkRequest request{handle_of(fi), fi->lock_owner, *lock};
   after_releases(req, [req, request] {
     connection(req).call_async<Op::kGetlk>(request, [req](int error, const LockReply& r) {
       if (error) {
         fuse_reply_err(req, error);
         return;
       }
+      std::optional<int> type = canon::lock_type_from_wire(r.lock.type);
+      if (!type) {
+        fuse_reply_err(req, EIO);  // the host answered a lock type that has no row
+        return;
+      }
       struct flock out {};
-      out.l_type = short(canon::lock_type_from_wire(r.lock.type));
+      out.l_type = short(*type);
       out.l_whence = SEEK_SET;
       out.l_start = off_t(r.lock.start);
       out.l_len = r.lock.end == UINT64_MAX ? 0 : off_t(r.lock.end - r.lock.start + 1);
@@ -794,12 +843,21 @@ void op_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* 
     std::lock_guard lock(guest.locked_mutex);
     guest.locked_nodes.insert(ino);
   }
-  SetlkRequest request{handle_of(fi), fi->lock_owner, to_lock(fl), uint32_t(sleep != 0)};
+  std::optional<Lock> lock = to_lock(fl);
+  if (!lock) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  SetlkRequest request{handle_of(fi), fi->lock_owner, *lock, uint32_t(sleep != 0)};
   after_releases(
       req, [req, request] { connection(req).call_async<Op::kSetlk>(request, reply_empty(req)); });
 }
 
 void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int operation) {
+  if ((operation & ~(LOCK_SH | LOCK_EX | LOCK_UN | LOCK_NB)) != 0) {
+    fuse_reply_err(req, EINVAL);  // a bit the wire has no room for
+    return;
+  }
   uint32_t wire =
       ((operation & LOCK_SH) ? kFlockShared : 0) | ((operation & LOCK_EX) ? kFlockExclusive : 0) |
       ((operation & LOCK_UN) ? kFlockUnlock : 0) | ((operation & LOCK_NB) ? kFlockNonblock : 0);

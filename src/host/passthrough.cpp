@@ -44,10 +44,21 @@ Errno last_error() { return Errno{errno}; }
 
 Time to_time(const timespec& ts) { return Time{ts.tv_sec, uint32_t(ts.tv_nsec)}; }
 
+// Every S_IFMT value Linux has is in the mode table (checked against the headers in
+// canonical.cpp), so a stat from the kernel always converts. Were one ever not to, the
+// attribute carries no type bits, which a guest kernel refuses as a bad inode (EIO) rather
+// than showing a wrong type.
+uint32_t wire_mode(mode_t mode) { return canon::mode_to_wire(mode).value_or(mode & 07777); }
+
+// DT_UNKNOWN for a type without a row (none on Linux): it tells the reader to stat the entry.
+uint8_t wire_dirent_type(unsigned char type) {
+  return canon::dirent_type_to_wire(type).value_or(canon::kDirentUnknown);
+}
+
 Attr to_attr(const struct stat& st) {
   Attr a;
   a.inode = st.st_ino;
-  a.mode = canon::mode_to_wire(st.st_mode);
+  a.mode = wire_mode(st.st_mode);
   a.nlink = uint32_t(st.st_nlink);
   a.uid = st.st_uid;
   a.gid = st.st_gid;
@@ -199,7 +210,9 @@ class Passthrough final : public FileSystem {
     if (h && h->node != node) h = nullptr;
     const bool is_link = S_ISLNK(node->type);
     if (r.valid & kSetMode) {
-      mode_t mode = canon::mode_from_wire(r.mode) & 07777;
+      std::optional<uint32_t> wire = canon::mode_from_wire(r.mode);
+      if (!wire) return Errno{EINVAL};
+      mode_t mode = *wire & 07777;
       int rc = h         ? fchmod(h->fd, mode)
                : is_link ? (errno = EOPNOTSUPP, -1)
                          : fchmodat(AT_FDCWD, confine::fd_path(node->fd).c_str(), mode, 0);
@@ -268,13 +281,14 @@ class Passthrough final : public FileSystem {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
-    mode_t mode = canon::mode_from_wire(r.mode);
+    std::optional<uint32_t> mode = canon::mode_from_wire(r.mode);
+    if (!mode) return Errno{EINVAL};
     dev_t rdev = canon::device_from_wire(canon::Device{r.rdev.major, r.rdev.minor});
     auto caller = to_host(*ids_, r.caller);
     if (!caller.ok()) return Errno{caller.error()};
     {
       ActingAs as(caller.value());
-      if (mknodat(parent->fd, r.name.value.c_str(), mode, rdev) != 0) return last_error();
+      if (mknodat(parent->fd, r.name.value.c_str(), mode_t(*mode), rdev) != 0) return last_error();
     }
     return created(*parent, r.name.value, r.caller);
   }
@@ -283,12 +297,13 @@ class Passthrough final : public FileSystem {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
+    std::optional<uint32_t> mode = canon::mode_from_wire(r.mode);
+    if (!mode) return Errno{EINVAL};
     auto caller = to_host(*ids_, r.caller);
     if (!caller.ok()) return Errno{caller.error()};
     {
       ActingAs as(caller.value());
-      if (mkdirat(parent->fd, r.name.value.c_str(), canon::mode_from_wire(r.mode) & 07777) != 0)
-        return last_error();
+      if (mkdirat(parent->fd, r.name.value.c_str(), *mode & 07777) != 0) return last_error();
     }
     return created(*parent, r.name.value, r.caller);
   }
@@ -301,10 +316,10 @@ class Passthrough final : public FileSystem {
     if (!from || !to) return Errno{ESTALE};
     if (r.name.value.size() > NAME_MAX || r.new_name.value.size() > NAME_MAX)
       return Errno{ENAMETOOLONG};
-    int flags = canon::rename_flags_from_wire(r.flags);
-    if (flags < 0) return Errno{EINVAL};
+    std::optional<int> flags = canon::rename_flags_from_wire(r.flags);
+    if (!flags) return Errno{EINVAL};
     if (syscall(SYS_renameat2, from->fd, r.name.value.c_str(), to->fd, r.new_name.value.c_str(),
-                flags) != 0)
+                *flags) != 0)
       return last_error();
     return Empty{};
   }
@@ -334,7 +349,9 @@ class Passthrough final : public FileSystem {
     NodeRef node = nodes_.get(r.node);
     if (!node) return Errno{ESTALE};
     if (S_ISDIR(node->type)) return Errno{EISDIR};
-    int flags = canon::open_flags_from_wire(r.flags);
+    std::optional<int> wire_flags = canon::open_flags_from_wire(r.flags);
+    if (!wire_flags) return Errno{EINVAL};
+    int flags = *wire_flags;
     int fd = confine::reopen_node(node->fd, flags);
     if (fd < 0) return Errno{-fd};
     return add_handle(fd, node, flags & O_ACCMODE);
@@ -344,8 +361,11 @@ class Passthrough final : public FileSystem {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
-    int flags = (canon::open_flags_from_wire(r.flags) | O_CREAT) & ~O_NOCTTY;
-    mode_t mode = canon::mode_from_wire(r.mode) & 07777;
+    std::optional<int> wire_flags = canon::open_flags_from_wire(r.flags);
+    std::optional<uint32_t> wire_mode = canon::mode_from_wire(r.mode);
+    if (!wire_flags || !wire_mode) return Errno{EINVAL};
+    int flags = (*wire_flags | O_CREAT) & ~O_NOCTTY;
+    mode_t mode = *wire_mode & 07777;
     auto caller = to_host(*ids_, r.caller);
     if (!caller.ok()) return Errno{caller.error()};
     int fd;
@@ -394,7 +414,9 @@ class Passthrough final : public FileSystem {
   }
 
   Result<OpenReadReply> OpenRead(const OpenReadRequest& r) override {
-    int flags = canon::open_flags_from_wire(r.flags);
+    std::optional<int> wire_flags = canon::open_flags_from_wire(r.flags);
+    if (!wire_flags) return Errno{EINVAL};
+    int flags = *wire_flags;
     if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) || r.size > kMaxOpenReadBytes)
       return Errno{EINVAL};
     auto opened = Open(OpenRequest{r.node, r.flags});
@@ -516,7 +538,7 @@ class Passthrough final : public FileSystem {
     if (!h || !h->dir) return Errno{errno == 0 ? EBADF : errno};
     auto status = read_directory(h, r, dirent_cost, [&](dirent* d, uint64_t next) {
       reply.entries.push_back(
-          DirEntry{d->d_ino, next, canon::dirent_type_to_wire(d->d_type), EntryName{d->d_name}});
+          DirEntry{d->d_ino, next, wire_dirent_type(d->d_type), EntryName{d->d_name}});
       return true;
     });
     if (status != 0) return Errno{status};
@@ -529,12 +551,11 @@ class Passthrough final : public FileSystem {
     if (!h || !h->dir) return Errno{errno == 0 ? EBADF : errno};
     auto status = read_directory(h, r, direntplus_cost, [&](dirent* d, uint64_t next) {
       DirEntryPlus item;
-      item.dirent =
-          DirEntry{d->d_ino, next, canon::dirent_type_to_wire(d->d_type), EntryName{d->d_name}};
+      item.dirent = DirEntry{d->d_ino, next, wire_dirent_type(d->d_type), EntryName{d->d_name}};
       std::string_view name = d->d_name;
       if (name == "." || name == "..") {
         item.entry.attr.inode = d->d_ino;  // node 0: no lookup is counted
-        item.entry.attr.mode = canon::mode_to_wire(mode_t(DTTOIF(d->d_type)));
+        item.entry.attr.mode = wire_mode(mode_t(DTTOIF(d->d_type)));
       } else {
         auto found = lookup_in(*h->node, std::string(name));
         if (!found.ok()) return found.error() != ENOENT;  // vanished meanwhile: skip it
@@ -569,9 +590,9 @@ class Passthrough final : public FileSystem {
   Result<Empty> Access(const AccessRequest& r) override {
     NodeRef node = nodes_.get(r.node);
     if (!node) return Errno{ESTALE};
-    int mask = canon::access_mask_from_wire(r.mask);
-    if (mask < 0) return Errno{EINVAL};
-    if (syscall(SYS_faccessat2, node->fd, "", mask, AT_EMPTY_PATH) != 0) return last_error();
+    std::optional<int> mask = canon::access_mask_from_wire(r.mask);
+    if (!mask) return Errno{EINVAL};
+    if (syscall(SYS_faccessat2, node->fd, "", *mask, AT_EMPTY_PATH) != 0) return last_error();
     return Empty{};
   }
 
@@ -581,7 +602,8 @@ class Passthrough final : public FileSystem {
   Result<XattrReply> Getxattr(const GetxattrRequest& r) override {
     NodeRef node = nodes_.get(r.node);
     if (!node) return Errno{ESTALE};
-    if (!xattr_capable(*node) || r.name.value == kOwnerXattr) return Errno{ENODATA};
+    if (!xattr_capable(*node) || r.name.value == kOwnerXattr)
+      return Errno{canon::no_attribute_errno()};
     std::string path = confine::fd_path(node->fd);
     if (r.size == 0) {
       ssize_t n = getxattr(path.c_str(), r.name.value.c_str(), nullptr, 0);
@@ -599,10 +621,10 @@ class Passthrough final : public FileSystem {
     NodeRef node = nodes_.get(r.node);
     if (!node) return Errno{ESTALE};
     if (!xattr_capable(*node) || r.name.value == kOwnerXattr) return Errno{EPERM};
-    int flags = canon::xattr_flags_from_wire(r.flags);
-    if (flags < 0) return Errno{EINVAL};
+    std::optional<int> flags = canon::xattr_flags_from_wire(r.flags);
+    if (!flags) return Errno{EINVAL};
     if (setxattr(confine::fd_path(node->fd).c_str(), r.name.value.c_str(), r.value.value.data(),
-                 r.value.value.size(), flags) != 0)
+                 r.value.value.size(), *flags) != 0)
       return last_error();
     return Empty{};
   }
@@ -640,7 +662,8 @@ class Passthrough final : public FileSystem {
   Result<Empty> Removexattr(const RemovexattrRequest& r) override {
     NodeRef node = nodes_.get(r.node);
     if (!node) return Errno{ESTALE};
-    if (!xattr_capable(*node) || r.name.value == kOwnerXattr) return Errno{ENODATA};
+    if (!xattr_capable(*node) || r.name.value == kOwnerXattr)
+      return Errno{canon::no_attribute_errno()};
     if (removexattr(confine::fd_path(node->fd).c_str(), r.name.value.c_str()) != 0)
       return last_error();
     return Empty{};
@@ -651,9 +674,10 @@ class Passthrough final : public FileSystem {
   Result<Empty> Fallocate(const FallocateRequest& r) override {
     HandleRef h = handle(r.handle);
     if (!h || h->dir) return Errno{EBADF};
-    int mode = canon::fallocate_mode_from_wire(r.mode);
-    if (mode < 0) return Errno{EOPNOTSUPP};
-    if (fallocate(h->fd, mode, off_t(r.offset), off_t(r.length)) != 0) return last_error();
+    std::optional<int> mode = canon::fallocate_mode_from_wire(r.mode);
+    if (!mode) return Errno{EOPNOTSUPP};
+    if (r.offset > uint64_t(INT64_MAX) || r.length > uint64_t(INT64_MAX)) return Errno{EFBIG};
+    if (fallocate(h->fd, *mode, off_t(r.offset), off_t(r.length)) != 0) return last_error();
     return Empty{};
   }
 
@@ -662,8 +686,9 @@ class Passthrough final : public FileSystem {
     if (!h || h->dir) return Errno{EBADF};
     // SET/CUR/END are answered by the guest; only DATA and HOLE need the host.
     if (r.whence != kWhenceData && r.whence != kWhenceHole) return Errno{EINVAL};
-    int whence = canon::whence_from_wire(r.whence);
-    off_t at = lseek(h->fd, off_t(r.offset), whence);
+    std::optional<int> whence = canon::whence_from_wire(r.whence);
+    if (!whence) return Errno{EINVAL};
+    off_t at = lseek(h->fd, off_t(r.offset), *whence);
     if (at < 0) return last_error();
     return LseekReply{uint64_t(at)};
   }
@@ -682,7 +707,9 @@ class Passthrough final : public FileSystem {
     if (fd < 0) return Errno{-fd};
     if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return last_error();
     Lock lock;
-    lock.type = canon::lock_type_to_wire(fl.l_type);
+    std::optional<uint32_t> type = canon::lock_type_to_wire(fl.l_type);
+    if (!type) return Errno{EIO};  // F_RDLCK, F_WRLCK and F_UNLCK all have rows
+    lock.type = *type;
     if (fl.l_type != F_UNLCK) {
       lock.start = uint64_t(fl.l_start);
       lock.end = fl.l_len == 0 ? UINT64_MAX : uint64_t(fl.l_start + fl.l_len - 1);
@@ -919,7 +946,7 @@ class Passthrough final : public FileSystem {
 
   static struct flock to_flock(const Lock& lock) {
     struct flock fl {};
-    fl.l_type = short(canon::lock_type_from_wire(lock.type));
+    fl.l_type = short(canon::lock_type_from_wire(lock.type).value_or(-1));  // -1: refused
     fl.l_whence = SEEK_SET;
     fl.l_start = off_t(std::min<uint64_t>(lock.start, uint64_t(LLONG_MAX)));
     fl.l_len = (lock.end == UINT64_MAX || lock.end >= uint64_t(LLONG_MAX))

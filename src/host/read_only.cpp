@@ -70,14 +70,16 @@ class ReadOnly final : public FileSystem {
 #undef FSOUT_REFUSE
 
   Result<OpenReply> Open(const OpenRequest& r) override {
-    int flags = canonical::open_flags_from_wire(r.flags);
-    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return Errno{EROFS};
+    std::optional<int> flags = canonical::open_flags_from_wire(r.flags);
+    if (!flags) return Errno{EINVAL};
+    if ((*flags & O_ACCMODE) != O_RDONLY || (*flags & O_TRUNC)) return Errno{EROFS};
     return inner_->Open(r);
   }
 
   Result<OpenReadReply> OpenRead(const OpenReadRequest& r) override {
-    int flags = canonical::open_flags_from_wire(r.flags);
-    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return Errno{EROFS};
+    std::optional<int> flags = canonical::open_flags_from_wire(r.flags);
+    if (!flags) return Errno{EINVAL};
+    if ((*flags & O_ACCMODE) != O_RDONLY || (*flags & O_TRUNC)) return Errno{EROFS};
     return inner_->OpenRead(r);
   }
 

@@ -301,7 +301,9 @@ void Session::sender_loop() {
 
 void Session::send_error(const FrameHeader& request, int native_errno) {
   std::vector<uint8_t> body;
-  encode_error_reply(body, canonical::errno_to_wire(native_errno));
+  // A host errno without a canonical number goes as EIO, the generic failure.
+  encode_error_reply(body, canonical::errno_to_wire(native_errno)
+                               .value_or(static_cast<uint32_t>(canonical::Errno::kIo)));
   stream_->write_frame({FrameKind::kReply, request.opcode, request.request_id, 0}, body);
 }
 

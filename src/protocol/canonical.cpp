@@ -325,6 +325,7 @@ static_assert(first_difference(kLinuxWhenceTable, kLinuxWhenceFromHeaders) == -1
 constexpr auto kLinuxRenameFlagFromHeaders = std::to_array<ValueMapping>({
     {kRenameNoreplace, RENAME_NOREPLACE},
     {kRenameExchange, RENAME_EXCHANGE},
+    {kRenameWhiteout, RENAME_WHITEOUT},
 });
 static_assert(first_difference(kLinuxRenameFlagTable, kLinuxRenameFlagFromHeaders) == -1);
 
@@ -345,7 +346,13 @@ static_assert(F_OK == kAccessExists);
 constexpr auto kLinuxFallocateModeFromHeaders = std::to_array<ValueMapping>({
     {kFallocKeepSize, FALLOC_FL_KEEP_SIZE},
     {kFallocPunchHole, FALLOC_FL_PUNCH_HOLE},
+    {kFallocZeroRange, FALLOC_FL_ZERO_RANGE},
+    {kFallocCollapseRange, FALLOC_FL_COLLAPSE_RANGE},
+    {kFallocInsertRange, FALLOC_FL_INSERT_RANGE},
+    {kFallocUnshareRange, FALLOC_FL_UNSHARE_RANGE},
 });
+static_assert(kLinuxOpenGuestOnlyFlags == (FASYNC | 040 | 0x4000000));
+static_assert((kLinuxOpenGuestOnlyFlags & O_ACCMODE) == 0);
 static_assert(first_difference(kLinuxFallocateModeTable, kLinuxFallocateModeFromHeaders) == -1);
 #endif  // __linux__
 
@@ -519,7 +526,8 @@ static_assert(F_OK == kAccessExists);
 // Lookup structures.
 
 // errno is on the hot path (every failed request), so both directions are direct array
-// lookups built at compile time. Every errno in both tables is below 256.
+// lookups built at compile time. Every errno in both tables is below 255; 255 marks "none".
+constexpr uint8_t kNoErrno = 0xff;
 struct ErrnoLookup {
   std::array<uint8_t, 256> to_wire;    // indexed by native errno
   std::array<uint8_t, 256> from_wire;  // indexed by canonical errno
@@ -527,13 +535,9 @@ struct ErrnoLookup {
 
 template <std::size_t N>
 constexpr ErrnoLookup build_errno_lookup(const std::array<ErrnoMapping, N>& table) {
-  int native_io = 0;
-  for (const ErrnoMapping& row : table) {
-    if (row.canonical == Errno::kIo) native_io = row.native;
-  }
   ErrnoLookup lookup{};
-  lookup.to_wire.fill(static_cast<uint8_t>(kErrnoUnknown));
-  lookup.from_wire.fill(static_cast<uint8_t>(native_io));
+  lookup.to_wire.fill(kNoErrno);
+  lookup.from_wire.fill(kNoErrno);
   lookup.to_wire[0] = 0;  // success stays success
   lookup.from_wire[0] = 0;
   for (const ErrnoMapping& row : table) {
@@ -545,8 +549,8 @@ constexpr ErrnoLookup build_errno_lookup(const std::array<ErrnoMapping, N>& tabl
 
 constexpr ErrnoLookup kLinuxErrnoLookup = build_errno_lookup(kLinuxErrnoTable);
 constexpr ErrnoLookup kFreeBsdErrnoLookup = build_errno_lookup(kFreeBsdErrnoTable);
-static_assert(kLinuxErrnoLookup.from_wire[static_cast<std::size_t>(Errno::kIo)] != 0);
-static_assert(kFreeBsdErrnoLookup.from_wire[static_cast<std::size_t>(Errno::kIo)] != 0);
+static_assert(kLinuxErrnoLookup.from_wire[static_cast<std::size_t>(Errno::kNoattr)] != kNoErrno);
+static_assert(kFreeBsdErrnoLookup.from_wire[static_cast<std::size_t>(Errno::kNoattr)] != kNoErrno);
 
 struct OsTables {
   const ErrnoLookup* errno_lookup;
@@ -560,6 +564,7 @@ struct OsTables {
   ValueTable xattr_flags;
   ValueTable access_mask;
   ValueTable fallocate_mode;
+  uint32_t open_guest_only;
 };
 
 constexpr OsTables kLinuxTables{
@@ -574,6 +579,7 @@ constexpr OsTables kLinuxTables{
     .xattr_flags = kLinuxXattrFlagTable,
     .access_mask = kLinuxAccessMaskTable,
     .fallocate_mode = kLinuxFallocateModeTable,
+    .open_guest_only = kLinuxOpenGuestOnlyFlags,
 };
 
 constexpr OsTables kFreeBsdTables{
@@ -588,6 +594,7 @@ constexpr OsTables kFreeBsdTables{
     .xattr_flags = kFreeBsdXattrFlagTable,
     .access_mask = kFreeBsdAccessMaskTable,
     .fallocate_mode = kFreeBsdFallocateModeTable,
+    .open_guest_only = kFreeBsdOpenGuestOnlyFlags,
 };
 
 const OsTables& tables_for(Os os) { return os == Os::kFreeBsd ? kFreeBsdTables : kLinuxTables; }
@@ -614,16 +621,23 @@ uint32_t native_mask(ValueTable table) {
 }
 
 // A canonical bit is set when all of its native bits are present, so Linux O_DSYNC alone
-// does not read as O_SYNC (whose native mask contains O_DSYNC's bit).
-uint32_t bits_to_wire(ValueTable table, uint32_t native) {
+// does not read as O_SYNC (whose native mask contains O_DSYNC's bit). nullopt when a native
+// bit is covered by no row.
+std::optional<uint32_t> bits_to_wire(ValueTable table, uint32_t native) {
   uint32_t wire = 0;
+  uint32_t covered = 0;
   for (const ValueMapping& row : table) {
-    if ((native & row.native) == row.native) wire |= row.canonical;
+    if ((native & row.native) == row.native) {
+      wire |= row.canonical;
+      covered |= row.native;
+    }
   }
+  if ((native & ~covered) != 0) return std::nullopt;
   return wire;
 }
 
-uint32_t bits_from_wire(ValueTable table, uint32_t wire, uint32_t* unexpressed_bits) {
+// nullopt when a canonical bit has no native row.
+std::optional<int> bits_from_wire(ValueTable table, uint32_t wire) {
   uint32_t native = 0;
   uint32_t expressed = 0;
   for (const ValueMapping& row : table) {
@@ -632,73 +646,93 @@ uint32_t bits_from_wire(ValueTable table, uint32_t wire, uint32_t* unexpressed_b
       expressed |= row.canonical;
     }
   }
-  *unexpressed_bits = wire & ~expressed;
-  return native;
-}
-
-int strict_bits_from_wire(ValueTable table, uint32_t wire) {
-  uint32_t unexpressed = 0;
-  const uint32_t native = bits_from_wire(table, wire, &unexpressed);
-  return unexpressed != 0 ? -1 : static_cast<int>(native);
+  if ((wire & ~expressed) != 0) return std::nullopt;
+  return static_cast<int>(native);
 }
 
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 
-uint32_t errno_to_wire(int native, Os os) {
-  if (native < 0 || native >= 256) return kErrnoUnknown;
-  return tables_for(os).errno_lookup->to_wire[static_cast<std::size_t>(native)];
+std::optional<uint32_t> errno_to_wire(int native, Os os) {
+  if (native < 0 || native >= 256) return std::nullopt;
+  const uint8_t wire = tables_for(os).errno_lookup->to_wire[static_cast<std::size_t>(native)];
+  if (wire == kNoErrno) return std::nullopt;
+  return wire;
 }
 
-int errno_from_wire(uint32_t wire, Os os) {
-  const ErrnoLookup& lookup = *tables_for(os).errno_lookup;
-  if (wire >= 256) return lookup.from_wire[kErrnoUnknown];
-  return lookup.from_wire[wire];
+std::optional<int> errno_from_wire(uint32_t wire, Os os) {
+  if (wire >= 256) return std::nullopt;
+  const uint8_t native = tables_for(os).errno_lookup->from_wire[wire];
+  if (native == kNoErrno) return std::nullopt;
+  return native;
 }
 
-uint32_t open_flags_to_wire(int native, Os os) {
+int no_attribute_errno(Os os) {
+  // Present in both tables (checked at compile time above).
+  return tables_for(os).errno_lookup->from_wire[static_cast<std::size_t>(Errno::kNoattr)];
+}
+
+std::optional<uint32_t> open_flags_to_wire(int native, Os os) {
   const OsTables& tables = tables_for(os);
   const uint32_t bits = static_cast<uint32_t>(native);
   const uint32_t access_mask = native_mask(tables.open_access);
-  uint32_t wire = find_canonical(tables.open_access, bits & access_mask).value_or(kOpenRdonly);
-  wire |= bits_to_wire(tables.open_flags, bits & ~access_mask);
+  const std::optional<uint32_t> access = find_canonical(tables.open_access, bits & access_mask);
+  if (!access) return std::nullopt;
+  const std::optional<uint32_t> flags =
+      bits_to_wire(tables.open_flags, bits & ~access_mask & ~tables.open_guest_only);
+  if (!flags) return std::nullopt;
+  uint32_t wire = *access | *flags;
   if ((wire & kOpenSync) != 0) wire |= kOpenDsync;
   return wire;
 }
 
-int open_flags_from_wire(uint32_t wire, Os os) {
+std::optional<int> open_flags_from_wire(uint32_t wire, Os os) {
   const OsTables& tables = tables_for(os);
-  // An invalid access mode (3) falls back to read-only, the least privilege.
-  uint32_t native = find_native(tables.open_access, wire & kOpenAccessModeMask)
-                        .value_or(find_native(tables.open_access, kOpenRdonly).value_or(0));
-  uint32_t unexpressed = 0;
-  native |= bits_from_wire(tables.open_flags, wire & ~kOpenAccessModeMask, &unexpressed);
-  return static_cast<int>(native);
+  const std::optional<uint32_t> access =
+      find_native(tables.open_access, wire & kOpenAccessModeMask);
+  if (!access) return std::nullopt;
+  // Large-file capability is a property of every fsout file, not a request.
+  uint32_t flags = wire & ~kOpenAccessModeMask;
+  if (!find_native(tables.open_flags, kOpenLargefile)) flags &= ~kOpenLargefile;
+  // Native O_SYNC implies data integrity (on Linux it even contains O_DSYNC's bit).
+  if ((flags & kOpenSync) != 0) flags &= ~kOpenDsync;
+  const std::optional<int> native = bits_from_wire(tables.open_flags, flags);
+  if (!native) return std::nullopt;
+  return static_cast<int>(*access) | *native;
 }
 
-uint32_t mode_to_wire(uint32_t native, Os os) {
+std::optional<uint32_t> mode_to_wire(uint32_t native, Os os) {
   const ValueTable table = tables_for(os).mode_types;
-  const uint32_t type = find_canonical(table, native & native_mask(table)).value_or(0);
-  return type | (native & kModePermissionMask);
+  const uint32_t type_mask = native_mask(table);
+  if ((native & ~(type_mask | kModePermissionMask)) != 0) return std::nullopt;
+  const uint32_t native_type = native & type_mask;
+  if (native_type == 0) return native & kModePermissionMask;
+  const std::optional<uint32_t> type = find_canonical(table, native_type);
+  if (!type) return std::nullopt;
+  return *type | (native & kModePermissionMask);
 }
 
-uint32_t mode_from_wire(uint32_t wire, Os os) {
-  const ValueTable table = tables_for(os).mode_types;
-  const uint32_t type = find_native(table, wire & kModeTypeMask).value_or(0);
-  return type | (wire & kModePermissionMask);
+std::optional<uint32_t> mode_from_wire(uint32_t wire, Os os) {
+  if ((wire & ~(kModeTypeMask | kModePermissionMask)) != 0) return std::nullopt;
+  const uint32_t wire_type = wire & kModeTypeMask;
+  if (wire_type == 0) return wire & kModePermissionMask;
+  const std::optional<uint32_t> type = find_native(tables_for(os).mode_types, wire_type);
+  if (!type) return std::nullopt;
+  return *type | (wire & kModePermissionMask);
 }
 
-uint8_t dirent_type_to_wire(unsigned native, Os os) {
-  return static_cast<uint8_t>(
-      find_canonical(tables_for(os).dirent_types, native).value_or(kDirentUnknown));
+std::optional<uint8_t> dirent_type_to_wire(unsigned native, Os os) {
+  const std::optional<uint32_t> wire = find_canonical(tables_for(os).dirent_types, native);
+  if (!wire) return std::nullopt;
+  return static_cast<uint8_t>(*wire);
 }
 
-unsigned dirent_type_from_wire(uint8_t wire, Os os) {
-  const ValueTable table = tables_for(os).dirent_types;
-  return find_native(table, wire).value_or(find_native(table, kDirentUnknown).value_or(0));
+std::optional<unsigned> dirent_type_from_wire(uint8_t wire, Os os) {
+  const std::optional<uint32_t> native = find_native(tables_for(os).dirent_types, wire);
+  if (!native) return std::nullopt;
+  return *native;
 }
-
 Device device_to_wire(uint64_t native_device, Os os) {
   const uint64_t d = native_device;
   if (os == Os::kFreeBsd) {
@@ -728,56 +762,56 @@ uint64_t device_from_wire(Device device, Os os) {
          ((minor & 0xffffff00) << 12);
 }
 
-uint32_t lock_type_to_wire(int native, Os os) {
-  return find_canonical(tables_for(os).lock_types, static_cast<uint32_t>(native))
-      .value_or(kLockUnknown);
+std::optional<uint32_t> lock_type_to_wire(int native, Os os) {
+  return find_canonical(tables_for(os).lock_types, static_cast<uint32_t>(native));
 }
 
-int lock_type_from_wire(uint32_t wire, Os os) {
+std::optional<int> lock_type_from_wire(uint32_t wire, Os os) {
   const std::optional<uint32_t> native = find_native(tables_for(os).lock_types, wire);
-  return native ? static_cast<int>(*native) : -1;
+  if (!native) return std::nullopt;
+  return static_cast<int>(*native);
 }
 
-uint32_t whence_to_wire(int native, Os os) {
-  return find_canonical(tables_for(os).whence, static_cast<uint32_t>(native))
-      .value_or(kWhenceUnknown);
+std::optional<uint32_t> whence_to_wire(int native, Os os) {
+  return find_canonical(tables_for(os).whence, static_cast<uint32_t>(native));
 }
 
-int whence_from_wire(uint32_t wire, Os os) {
+std::optional<int> whence_from_wire(uint32_t wire, Os os) {
   const std::optional<uint32_t> native = find_native(tables_for(os).whence, wire);
-  return native ? static_cast<int>(*native) : -1;
+  if (!native) return std::nullopt;
+  return static_cast<int>(*native);
 }
 
-uint32_t rename_flags_to_wire(int native, Os os) {
+std::optional<uint32_t> rename_flags_to_wire(int native, Os os) {
   return bits_to_wire(tables_for(os).rename_flags, static_cast<uint32_t>(native));
 }
 
-int rename_flags_from_wire(uint32_t wire, Os os) {
-  return strict_bits_from_wire(tables_for(os).rename_flags, wire);
+std::optional<int> rename_flags_from_wire(uint32_t wire, Os os) {
+  return bits_from_wire(tables_for(os).rename_flags, wire);
 }
 
-uint32_t xattr_flags_to_wire(int native, Os os) {
+std::optional<uint32_t> xattr_flags_to_wire(int native, Os os) {
   return bits_to_wire(tables_for(os).xattr_flags, static_cast<uint32_t>(native));
 }
 
-int xattr_flags_from_wire(uint32_t wire, Os os) {
-  return strict_bits_from_wire(tables_for(os).xattr_flags, wire);
+std::optional<int> xattr_flags_from_wire(uint32_t wire, Os os) {
+  return bits_from_wire(tables_for(os).xattr_flags, wire);
 }
 
-uint32_t access_mask_to_wire(int native, Os os) {
+std::optional<uint32_t> access_mask_to_wire(int native, Os os) {
   return bits_to_wire(tables_for(os).access_mask, static_cast<uint32_t>(native));
 }
 
-int access_mask_from_wire(uint32_t wire, Os os) {
-  return strict_bits_from_wire(tables_for(os).access_mask, wire);
+std::optional<int> access_mask_from_wire(uint32_t wire, Os os) {
+  return bits_from_wire(tables_for(os).access_mask, wire);
 }
 
-uint32_t fallocate_mode_to_wire(int native, Os os) {
+std::optional<uint32_t> fallocate_mode_to_wire(int native, Os os) {
   return bits_to_wire(tables_for(os).fallocate_mode, static_cast<uint32_t>(native));
 }
 
-int fallocate_mode_from_wire(uint32_t wire, Os os) {
-  return strict_bits_from_wire(tables_for(os).fallocate_mode, wire);
+std::optional<int> fallocate_mode_from_wire(uint32_t wire, Os os) {
+  return bits_from_wire(tables_for(os).fallocate_mode, wire);
 }
 
 }  // namespace fsout::canonical

@@ -17,24 +17,34 @@
 //   Directory entry type: kDirentUnknown, kDirentFifo, kDirentCharDevice, kDirentDirectory,
 //     kDirentBlockDevice, kDirentRegular, kDirentSymlink, kDirentSocket
 //   Device
-//   Lock type: kLockRead, kLockWrite, kLockUnlock, kLockUnknown
-//   lseek whence: kWhenceSet, kWhenceCur, kWhenceEnd, kWhenceData, kWhenceHole, kWhenceUnknown
-//   Rename flags: kRenameNoreplace, kRenameExchange
+//   Lock type: kLockRead, kLockWrite, kLockUnlock
+//   lseek whence: kWhenceSet, kWhenceCur, kWhenceEnd, kWhenceData, kWhenceHole
+//   Rename flags: kRenameNoreplace, kRenameExchange, kRenameWhiteout
 //   Extended attribute set flags: kXattrCreate, kXattrReplace
 //   Access mask: kAccessExists, kAccessExecute, kAccessWrite, kAccessRead
-//   fallocate mode: kFallocKeepSize, kFallocPunchHole
+//   fallocate mode: kFallocKeepSize, kFallocPunchHole, kFallocZeroRange, kFallocCollapseRange,
+//     kFallocInsertRange, kFallocUnshareRange
 //   Table rows: ErrnoMapping, ValueMapping
 //   Tables: kLinux<Kind>Table and kFreeBsd<Kind>Table for Kind = Errno, OpenAccess, OpenFlag,
-//     ModeType, DirentType, LockType, Whence, RenameFlag, XattrFlag, AccessMask, FallocateMode
+//     ModeType, DirentType, LockType, Whence, RenameFlag, XattrFlag, AccessMask, FallocateMode;
+//     kLinuxOpenGuestOnlyFlags, kFreeBsdOpenGuestOnlyFlags
 //   Functions: errno_to_wire/from_wire, open_flags_to_wire/from_wire, mode_to_wire/from_wire,
 //     dirent_type_to_wire/from_wire, device_to_wire/from_wire, lock_type_to_wire/from_wire,
 //     whence_to_wire/from_wire, rename_flags_to_wire/from_wire,
 //     xattr_flags_to_wire/from_wire, access_mask_to_wire/from_wire,
-//     fallocate_mode_to_wire/from_wire
+//     fallocate_mode_to_wire/from_wire, no_attribute_errno
+//
+// Every translation is lossless or refused: each function returns std::optional, and
+// std::nullopt means "this value cannot cross" (a native value or bit without a canonical
+// row, or a canonical one the OS cannot express). The caller must answer that itself with the
+// errno the situation calls for (EINVAL, EOPNOTSUPP, EIO, ...) and send nothing; no function
+// here drops a bit or substitutes a value on its own. [[nodiscard]] keeps a result from being
+// ignored.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <optional>
 
 namespace fsout::canonical {
 
@@ -194,11 +204,6 @@ enum class Errno : uint32_t {
   kNotsup = kOpnotsupp,  // ENOTSUP (FreeBSD also gives it the EOPNOTSUPP number)
   kNoattr = kNodata,     // FreeBSD ENOATTR; Linux reports a missing xattr as ENODATA
 };
-
-// What a native errno without a canonical equivalent becomes: EIO, the generic failure that
-// every caller already handles.
-constexpr uint32_t kErrnoUnknown = 5;
-static_assert(kErrnoUnknown == static_cast<uint32_t>(Errno::kIo));
 
 struct ErrnoMapping {
   Errno canonical;
@@ -432,8 +437,15 @@ inline constexpr auto kFreeBsdErrnoTable = std::to_array<ErrnoMapping>({
     {Errno::kUclean, 97},  // EINTEGRITY: FreeBSD's "file system corrupt", Linux's EFSCORRUPTED
 });
 
-uint32_t errno_to_wire(int native, Os os = native_os());
-int errno_from_wire(uint32_t wire, Os os = native_os());  // unknown wire value -> native EIO
+// nullopt for a native errno without a canonical equivalent (or a wire value without a native
+// one): the caller decides what it becomes (the session and the client use EIO, the generic
+// failure every program handles). 0 (success) maps to 0.
+[[nodiscard]] std::optional<uint32_t> errno_to_wire(int native, Os os = native_os());
+[[nodiscard]] std::optional<int> errno_from_wire(uint32_t wire, Os os = native_os());
+
+// The errno that says "no such extended attribute" on this OS: ENODATA on Linux, ENOATTR on
+// FreeBSD; both are canonical kNoattr. Looked up in the table, never written as a literal.
+int no_attribute_errno(Os os = native_os());
 
 // ---------------------------------------------------------------------------------------------
 // All remaining tables map a canonical value (or bit) to a native value (or bit mask).
@@ -511,11 +523,24 @@ inline constexpr auto kFreeBsdOpenFlagTable = std::to_array<ValueMapping>({
     {kOpenDsync, 0x01000000},
 });
 
-// Native flags with no canonical bit are dropped. A native access mode other than read-only,
-// write-only or read-write (Linux accepts 3) becomes read-only, the least privilege.
-uint32_t open_flags_to_wire(int native, Os os = native_os());
-// Canonical bits the OS cannot express (e.g. kOpenNoatime on FreeBSD) are dropped.
-int open_flags_from_wire(uint32_t wire, Os os = native_os());
+// Native open flags that only the guest's own kernel acts on and that mean nothing to the
+// host's open: accepted and not sent. Linux: FASYNC (signal-driven I/O is delivered by the
+// guest kernel), __FMODE_EXEC (the kernel's mark on an exec open), __FMODE_NONOTIFY
+// (fanotify's own opens). FreeBSD: O_SHLOCK/O_EXLOCK (taken by the guest kernel through
+// VOP_ADVLOCK), O_ASYNC, O_EXEC (the guest kernel checked execute permission), O_TTY_INIT,
+// O_VERIFY.
+inline constexpr uint32_t kLinuxOpenGuestOnlyFlags = 020000 | 040 | 0x4000000;
+inline constexpr uint32_t kFreeBsdOpenGuestOnlyFlags =
+    0x0010 | 0x0020 | 0x0040 | 0x00040000 | 0x00080000 | 0x00200000;
+
+// nullopt for a native flag that is neither in the table nor guest-only (e.g. Linux O_PATH or
+// O_TMPFILE, which fsout does not carry) and for the access mode 3 (Linux's "ioctl only",
+// which fsout does not carry either); the guest answers EINVAL.
+[[nodiscard]] std::optional<uint32_t> open_flags_to_wire(int native, Os os = native_os());
+// nullopt for a canonical bit the OS cannot express (e.g. kOpenNoatime on FreeBSD) and for
+// the access mode 3; the host answers EINVAL. kOpenLargefile is accepted everywhere (every
+// fsout file is large-file capable) and becomes O_LARGEFILE where that exists.
+[[nodiscard]] std::optional<int> open_flags_from_wire(uint32_t wire, Os os = native_os());
 
 // ---------------------------------------------------------------------------------------------
 // File mode: the traditional octal layout (type in 0170000, permissions in 07777).
@@ -550,9 +575,10 @@ inline constexpr auto kFreeBsdModeTypeTable = std::to_array<ValueMapping>({
     {kModeSocket, 0140000},
 });
 
-// Permission bits pass through; an unknown file type becomes type 0 (no type bits).
-uint32_t mode_to_wire(uint32_t native, Os os = native_os());
-uint32_t mode_from_wire(uint32_t wire, Os os = native_os());
+// Permission bits pass through; type 0 (no type bits, as in a chmod mode) stays 0. nullopt
+// for an unknown file type (FreeBSD S_IFWHT) and for bits outside type and permissions.
+[[nodiscard]] std::optional<uint32_t> mode_to_wire(uint32_t native, Os os = native_os());
+[[nodiscard]] std::optional<uint32_t> mode_from_wire(uint32_t wire, Os os = native_os());
 
 // ---------------------------------------------------------------------------------------------
 // Directory entry type (d_type).
@@ -588,10 +614,10 @@ inline constexpr auto kFreeBsdDirentTypeTable = std::to_array<ValueMapping>({
     {kDirentSocket, 12},
 });
 
-// Unknown types become kDirentUnknown / native DT_UNKNOWN, which readers already handle by
-// calling stat.
-uint8_t dirent_type_to_wire(unsigned native, Os os = native_os());
-unsigned dirent_type_from_wire(uint8_t wire, Os os = native_os());
+// nullopt for a type without a row (FreeBSD DT_WHT); callers that list a directory may choose
+// kDirentUnknown / DT_UNKNOWN instead, which readers handle by calling stat.
+[[nodiscard]] std::optional<uint8_t> dirent_type_to_wire(unsigned native, Os os = native_os());
+[[nodiscard]] std::optional<unsigned> dirent_type_from_wire(uint8_t wire, Os os = native_os());
 
 // ---------------------------------------------------------------------------------------------
 // Device numbers: canonical is (major, minor) as two 32-bit values.
@@ -601,7 +627,8 @@ struct Device {
 };
 
 // Linux: glibc's encoding (gnu_dev_major/gnu_dev_minor/gnu_dev_makedev in sys/sysmacros.h).
-// FreeBSD 12 and later: the 64-bit dev_t encoding from sys/sys/types.h.
+// FreeBSD 12 and later: the 64-bit dev_t encoding from sys/sys/types.h. Both carry a full
+// 32-bit major and minor, so these two are total and lossless (unit-tested both ways).
 Device device_to_wire(uint64_t native_device, Os os = native_os());
 uint64_t device_from_wire(Device device, Os os = native_os());
 
@@ -610,7 +637,6 @@ uint64_t device_from_wire(Device device, Os os = native_os());
 constexpr uint32_t kLockRead = 0;
 constexpr uint32_t kLockWrite = 1;
 constexpr uint32_t kLockUnlock = 2;
-constexpr uint32_t kLockUnknown = 0xffffffff;  // lock_type_to_wire result for an unknown type
 
 // Linux: include/uapi/asm-generic/fcntl.h.
 inline constexpr auto kLinuxLockTypeTable = std::to_array<ValueMapping>({
@@ -625,8 +651,8 @@ inline constexpr auto kFreeBsdLockTypeTable = std::to_array<ValueMapping>({
     {kLockWrite, 3},
 });
 
-uint32_t lock_type_to_wire(int native, Os os = native_os());  // unknown -> kLockUnknown
-int lock_type_from_wire(uint32_t wire, Os os = native_os());  // unknown -> -1
+[[nodiscard]] std::optional<uint32_t> lock_type_to_wire(int native, Os os = native_os());
+[[nodiscard]] std::optional<int> lock_type_from_wire(uint32_t wire, Os os = native_os());
 
 // ---------------------------------------------------------------------------------------------
 // lseek whence.
@@ -635,7 +661,6 @@ constexpr uint32_t kWhenceCur = 1;
 constexpr uint32_t kWhenceEnd = 2;
 constexpr uint32_t kWhenceData = 3;
 constexpr uint32_t kWhenceHole = 4;
-constexpr uint32_t kWhenceUnknown = 0xffffffff;  // whence_to_wire result for an unknown value
 
 // Linux: include/uapi/linux/fs.h.
 inline constexpr auto kLinuxWhenceTable = std::to_array<ValueMapping>({
@@ -654,30 +679,32 @@ inline constexpr auto kFreeBsdWhenceTable = std::to_array<ValueMapping>({
     {kWhenceHole, 4},
 });
 
-uint32_t whence_to_wire(int native, Os os = native_os());  // unknown -> kWhenceUnknown
-int whence_from_wire(uint32_t wire, Os os = native_os());  // unknown -> -1
+[[nodiscard]] std::optional<uint32_t> whence_to_wire(int native, Os os = native_os());
+[[nodiscard]] std::optional<int> whence_from_wire(uint32_t wire, Os os = native_os());
 
 // ---------------------------------------------------------------------------------------------
-// Bit sets below: to_wire drops native bits that have no canonical bit (a sender that must
-// not lose meaning checks from_wire(to_wire(x)) == x). from_wire returns -1 when the wire
-// holds a bit the OS cannot express, because silently dropping e.g. kRenameNoreplace would
-// turn a safe request into a destructive one; the receiver should answer EINVAL.
+// Bit sets below: to_wire returns nullopt when a native bit has no canonical bit, from_wire
+// when a canonical bit has no native one. Dropping a bit would change the request's meaning
+// (without kRenameNoreplace a safe rename destroys a file; without kFallocZeroRange an
+// allocation leaves old bytes where the program asked for zeros).
 
 // Rename flags.
 constexpr uint32_t kRenameNoreplace = 1;
 constexpr uint32_t kRenameExchange = 2;
+constexpr uint32_t kRenameWhiteout = 4;  // leave a 0/0 character device behind (overlayfs)
 
 // Linux: include/uapi/linux/fs.h.
 inline constexpr auto kLinuxRenameFlagTable = std::to_array<ValueMapping>({
     {kRenameNoreplace, 1},
     {kRenameExchange, 2},
+    {kRenameWhiteout, 4},
 });
 // FreeBSD: rename(2)/renameat(2) in the headers this table was checked against (FreeBSD 14)
 // take no flags.
 inline constexpr std::array<ValueMapping, 0> kFreeBsdRenameFlagTable{};
 
-uint32_t rename_flags_to_wire(int native, Os os = native_os());
-int rename_flags_from_wire(uint32_t wire, Os os = native_os());
+[[nodiscard]] std::optional<uint32_t> rename_flags_to_wire(int native, Os os = native_os());
+[[nodiscard]] std::optional<int> rename_flags_from_wire(uint32_t wire, Os os = native_os());
 
 // Extended attribute set flags.
 constexpr uint32_t kXattrCreate = 1;
@@ -691,8 +718,8 @@ inline constexpr auto kLinuxXattrFlagTable = std::to_array<ValueMapping>({
 // FreeBSD: extattr_set_*(2) (sys/sys/extattr.h) always creates or replaces and takes no flags.
 inline constexpr std::array<ValueMapping, 0> kFreeBsdXattrFlagTable{};
 
-uint32_t xattr_flags_to_wire(int native, Os os = native_os());
-int xattr_flags_from_wire(uint32_t wire, Os os = native_os());
+[[nodiscard]] std::optional<uint32_t> xattr_flags_to_wire(int native, Os os = native_os());
+[[nodiscard]] std::optional<int> xattr_flags_from_wire(uint32_t wire, Os os = native_os());
 
 // Access mask (access(2)); kAccessExists (F_OK) is the empty mask.
 constexpr uint32_t kAccessExists = 0;
@@ -713,23 +740,33 @@ inline constexpr auto kFreeBsdAccessMaskTable = std::to_array<ValueMapping>({
     {kAccessRead, 0x04},
 });
 
-uint32_t access_mask_to_wire(int native, Os os = native_os());
-int access_mask_from_wire(uint32_t wire, Os os = native_os());
+[[nodiscard]] std::optional<uint32_t> access_mask_to_wire(int native, Os os = native_os());
+[[nodiscard]] std::optional<int> access_mask_from_wire(uint32_t wire, Os os = native_os());
 
 // fallocate mode bits.
 constexpr uint32_t kFallocKeepSize = 1;
 constexpr uint32_t kFallocPunchHole = 2;
+constexpr uint32_t kFallocZeroRange = 4;
+constexpr uint32_t kFallocCollapseRange = 8;
+constexpr uint32_t kFallocInsertRange = 16;
+constexpr uint32_t kFallocUnshareRange = 32;
 
-// Linux: include/uapi/linux/falloc.h.
+// Linux: include/uapi/linux/falloc.h. FALLOC_FL_NO_HIDE_STALE (0x04) has no row: no Linux
+// file system accepts it, so a guest asking for it gets EOPNOTSUPP, as locally. Linux's own
+// rules on combinations (PUNCH_HOLE needs KEEP_SIZE, ...) are the host kernel's to apply.
 inline constexpr auto kLinuxFallocateModeTable = std::to_array<ValueMapping>({
     {kFallocKeepSize, 0x01},
     {kFallocPunchHole, 0x02},
+    {kFallocZeroRange, 0x10},
+    {kFallocCollapseRange, 0x08},
+    {kFallocInsertRange, 0x20},
+    {kFallocUnshareRange, 0x40},
 });
 // FreeBSD: posix_fallocate(2) has no mode and hole punching is fspacectl(2), so there is no
 // native mode bit to map; mode 0 (plain allocation) is still expressible.
 inline constexpr std::array<ValueMapping, 0> kFreeBsdFallocateModeTable{};
 
-uint32_t fallocate_mode_to_wire(int native, Os os = native_os());
-int fallocate_mode_from_wire(uint32_t wire, Os os = native_os());
+[[nodiscard]] std::optional<uint32_t> fallocate_mode_to_wire(int native, Os os = native_os());
+[[nodiscard]] std::optional<int> fallocate_mode_from_wire(uint32_t wire, Os os = native_os());
 
 }  // namespace fsout::canonical

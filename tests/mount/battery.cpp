@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/falloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -48,6 +50,9 @@
 #endif
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
+#endif
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
 #endif
 
 namespace {
@@ -810,6 +815,86 @@ void SparseFile(Transcript& t) {
   t.Say("seek-data-4k-after-truncate", Num(lseek(fd.get(), 4096, SEEK_DATA)));
   t.Say("seek-hole-4k-after-truncate", Num(lseek(fd.get(), 4096, SEEK_HOLE)));
   t.Say("read-end-after-truncate", expect(2 * kGiB - 3, 10, std::string(3, '\0')));
+}
+
+// fallocate's modes (what the Linux FUSE kernel passes on: KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE
+// and their combinations; it refuses the rest itself) and RENAME_WHITEOUT: each must do on the
+// host what it does locally. Once, ZERO_RANGE and WHITEOUT were dropped on the way and the
+// host did a plain allocation / rename while the program was told it worked.
+void SpaceAndWhiteout(Transcript& t) {
+  t.Section("space");
+  t.Say("mkdir", Ok(mkdir("space", 0755)));
+  const std::string data = Pattern(64 * 1024, 21);
+  t.Say("setup", WriteFile("space/f", data));
+  Fd fd(open("space/f", O_RDWR));
+  t.Say("open", Ok(fd.get()));
+  auto range = [&](off_t off, size_t len) {
+    std::string got;
+    int e = PreadFull(fd.get(), off, len, &got);
+    if (e != 0) return ErrnoName(e);
+    bool zeros = std::all_of(got.begin(), got.end(), [](char c) { return c == 0; });
+    return Describe(got) + (zeros ? " zeros" : "");
+  };
+  auto step = [&](const char* name, int mode, off_t off, off_t len) {
+    t.Say(std::string(name), Ok(fallocate(fd.get(), mode, off, len)));
+    t.Say(std::string(name) + "-size", FstatSize(fd.get()));
+  };
+  step("zero-range", FALLOC_FL_ZERO_RANGE, 4096, 8192);
+  t.Say("zero-range-zeroed", range(4096, 8192));
+  t.Say("zero-range-before", range(0, 4096));
+  t.Say("zero-range-after", range(12288, 4096));
+  step("zero-range-unaligned", FALLOC_FL_ZERO_RANGE, 20001, 333);
+  t.Say("zero-range-unaligned-zeroed", range(20001, 333));
+  t.Say("zero-range-unaligned-edges", range(20000, 1) + " / " + range(20334, 1));
+  step("zero-range-keep-size-past-eof", FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 60000, 20000);
+  t.Say("zero-range-keep-size-tail", range(60000, 8000));
+  step("zero-range-extends", FALLOC_FL_ZERO_RANGE, 65536, 10000);
+  t.Say("zero-range-extends-tail", range(65536, 20000));
+  step("punch-hole-without-keep-size", FALLOC_FL_PUNCH_HOLE, 0, 4096);
+  step("punch-hole", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 30000, 9000);
+  t.Say("punch-hole-zeroed", range(30000, 9000));
+  t.Say("punch-hole-edges", range(29999, 1) + " / " + range(39000, 1));
+  t.Say("seek-hole-after-punch", Num(lseek(fd.get(), 0, SEEK_HOLE)));
+  step("punch-hole-past-eof", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100000, 4096);
+  step("keep-size-past-eof", FALLOC_FL_KEEP_SIZE, 80000, 50000);
+  step("allocate-past-eof", 0, 80000, 50000);
+  t.Say("allocate-past-eof-tail", range(75536, 54464));
+  step("zero-and-punch", FALLOC_FL_ZERO_RANGE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 10);
+  step("no-hide-stale", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE | 0x04, 0, 4096);
+  step("unknown-mode-bit", 0x80, 0, 4096);
+  step("zero-length", FALLOC_FL_ZERO_RANGE, 0, 0);
+  step("negative-offset", FALLOC_FL_ZERO_RANGE, -1, 10);
+  t.Say("content-hash", range(0, 200000));
+  fd.Reset();
+
+  Fd ro(open("space/f", O_RDONLY));
+  t.Say("zero-range-read-only-fd", Ok(fallocate(ro.get(), FALLOC_FL_ZERO_RANGE, 0, 10)));
+  ro.Reset();
+
+  t.Say("setup-w", WriteFile("space/w", "whiteout me"));
+  t.Say("whiteout-rename", Ok(Rename2("space/w", "space/w2", RENAME_WHITEOUT)));
+  struct stat st {};
+  if (lstat("space/w", &st) == 0) {
+    t.Say("whiteout-left", TypeName(st.st_mode) + " rdev=" + std::to_string(major(st.st_rdev)) +
+                               "," + std::to_string(minor(st.st_rdev)) +
+                               " mode=" + Octal(st.st_mode));
+  } else {
+    t.Say("whiteout-left", ErrnoName(errno));
+  }
+  t.Say("whiteout-moved", Content("space/w2"));
+  t.Say("setup-v", WriteFile("space/v", "V"));
+  t.Say("whiteout-noreplace-onto-existing",
+        Ok(Rename2("space/v", "space/w2", RENAME_WHITEOUT | RENAME_NOREPLACE)));
+  t.Say("whiteout-exchange", Ok(Rename2("space/v", "space/w2", RENAME_WHITEOUT | RENAME_EXCHANGE)));
+  t.Say("whiteout-onto-existing", Ok(Rename2("space/v", "space/w2", RENAME_WHITEOUT)));
+  t.Say("whiteout-onto-existing-content", Content("space/w2"));
+  t.Say("whiteout-onto-existing-left", StatDesc("space/v", false));
+  t.Say("rename-unknown-flag", Ok(Rename2("space/w2", "space/w3", 1u << 3)));
+  std::vector<std::string> names;
+  int e = ListDir("space", &names);
+  std::string listing;
+  for (const std::string& n : names) listing += (listing.empty() ? "" : ",") + n;
+  t.Say("listing", e ? ErrnoName(e) : "[" + listing + "]");
 }
 
 void Directories(Transcript& t) {
@@ -1729,6 +1814,7 @@ int main(int argc, char** argv) {
   ErrorCases(t);
   LargeIo(t);
   SparseFile(t);
+  SpaceAndWhiteout(t);
   Directories(t);
   Renames(t);
   HardLinks(t);

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #if defined(__linux__)
@@ -73,23 +75,33 @@ TEST(CanonicalErrno, EveryTableRowTranslatesBothWays) {
   }
 }
 
-TEST(CanonicalErrno, EveryCanonicalValueRoundTripsOrBecomesEio) {
+TEST(CanonicalErrno, EveryCanonicalValueRoundTripsOrIsRefused) {
   // The Linux table lists every canonical errno, since the canonical numbering is Linux's.
   for (Os os : kBothOs) {
     SCOPED_TRACE(os_name(os));
     for (const ErrnoMapping& canonical_row : kLinuxErrnoTable) {
       const uint32_t value = wire(canonical_row.canonical);
-      const int native = errno_from_wire(value, os);
+      const std::optional<int> native = errno_from_wire(value, os);
       bool in_table = false;
       for (const ErrnoMapping& row : errno_table(os))
         in_table |= row.canonical == canonical_row.canonical;
       if (in_table) {
-        EXPECT_EQ(errno_to_wire(native, os), value);
+        ASSERT_TRUE(native.has_value()) << value;
+        EXPECT_EQ(errno_to_wire(*native, os), value);
       } else {
-        EXPECT_EQ(native, 5) << "canonical " << value << " has no native errno, expected EIO";
+        EXPECT_FALSE(native.has_value()) << "canonical " << value << " has no native errno";
       }
     }
   }
+}
+
+TEST(CanonicalErrno, NoAttributeIsTheTablesNoattr) {
+  EXPECT_EQ(no_attribute_errno(Os::kLinux), 61);    // ENODATA
+  EXPECT_EQ(no_attribute_errno(Os::kFreeBsd), 87);  // ENOATTR
+  for (Os os : kBothOs) EXPECT_EQ(errno_to_wire(no_attribute_errno(os), os), wire(Errno::kNoattr));
+#if defined(__linux__)
+  EXPECT_EQ(no_attribute_errno(), ENODATA);
+#endif
 }
 
 TEST(CanonicalErrno, SuccessStaysZero) {
@@ -99,34 +111,33 @@ TEST(CanonicalErrno, SuccessStaysZero) {
   }
 }
 
-TEST(CanonicalErrno, UnknownNativeBecomesEioOnTheWire) {
+TEST(CanonicalErrno, UnknownNativeIsRefused) {
   for (Os os : kBothOs) {
     SCOPED_TRACE(os_name(os));
     for (int native : {-1, -5, 134, 200, 255, 256, 100000}) {
-      EXPECT_EQ(errno_to_wire(native, os), kErrnoUnknown) << native;
+      EXPECT_EQ(errno_to_wire(native, os), std::nullopt) << native;
     }
   }
   // Numbers Linux leaves unused (41 and 58 are only aliases' old slots).
-  EXPECT_EQ(errno_to_wire(41, Os::kLinux), kErrnoUnknown);
-  EXPECT_EQ(errno_to_wire(58, Os::kLinux), kErrnoUnknown);
+  EXPECT_EQ(errno_to_wire(41, Os::kLinux), std::nullopt);
+  EXPECT_EQ(errno_to_wire(58, Os::kLinux), std::nullopt);
   // FreeBSD-only errors: EPROCLIM 67, EFTYPE 79, EAUTH 80, EDOOFUS 88, ENOTCAPABLE 93,
   // ECAPMODE 94, and 98 (beyond ELAST).
   for (int native : {67, 72, 76, 79, 80, 81, 88, 93, 94, 98}) {
-    EXPECT_EQ(errno_to_wire(native, Os::kFreeBsd), kErrnoUnknown) << native;
+    EXPECT_EQ(errno_to_wire(native, Os::kFreeBsd), std::nullopt) << native;
   }
-  EXPECT_EQ(kErrnoUnknown, wire(Errno::kIo));
 }
 
-TEST(CanonicalErrno, UnknownWireBecomesNativeEio) {
+TEST(CanonicalErrno, UnknownWireIsRefused) {
   for (Os os : kBothOs) {
     SCOPED_TRACE(os_name(os));
     for (uint32_t value : {41u, 58u, 134u, 255u, 256u, 70000u, 0xffffffffu}) {
-      EXPECT_EQ(errno_from_wire(value, os), 5) << value;
+      EXPECT_EQ(errno_from_wire(value, os), std::nullopt) << value;
     }
   }
   // Linux-only errors have no FreeBSD number.
-  EXPECT_EQ(errno_from_wire(wire(Errno::kNokey), Os::kFreeBsd), 5);
-  EXPECT_EQ(errno_from_wire(wire(Errno::kNomedium), Os::kFreeBsd), 5);
+  EXPECT_EQ(errno_from_wire(wire(Errno::kNokey), Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(errno_from_wire(wire(Errno::kNomedium), Os::kFreeBsd), std::nullopt);
 }
 
 TEST(CanonicalErrno, CanonicalNumbersAreLinuxAsmGeneric) {
@@ -220,8 +231,9 @@ TEST(CanonicalOpenFlags, EveryCombinationRoundTrips) {
         for (std::size_t i = 0; i < bits.size(); ++i) {
           if ((combination >> i) & 1) wire_flags |= bits[i];
         }
-        const int native = open_flags_from_wire(wire_flags, os);
-        ASSERT_EQ(open_flags_to_wire(native, os), normalized(wire_flags))
+        const std::optional<int> native = open_flags_from_wire(wire_flags, os);
+        ASSERT_TRUE(native.has_value()) << "wire 0x" << std::hex << wire_flags;
+        ASSERT_EQ(open_flags_to_wire(*native, os), normalized(wire_flags))
             << "wire 0x" << std::hex << wire_flags;
       }
     }
@@ -246,10 +258,14 @@ TEST(CanonicalOpenFlags, FreeBsdNumbersFromSysFcntlH) {
             0x0002 | 0x0200 | 0x0800);
   EXPECT_EQ(open_flags_to_wire(0x0001 | 0x0200 | 0x0400, bsd),
             kOpenWronly | kOpenCreat | kOpenTrunc);
-  // FreeBSD has no O_NOATIME or O_LARGEFILE: dropped.
-  EXPECT_EQ(open_flags_from_wire(kOpenRdonly | kOpenNoatime | kOpenLargefile, bsd), 0);
-  // O_SHLOCK 0x10, O_EXLOCK 0x20, O_EXEC 0x40000, O_PATH 0x400000 have no canonical bit.
-  EXPECT_EQ(open_flags_to_wire(0x0010 | 0x0020 | 0x00040000 | 0x00400000, bsd), kOpenRdonly);
+  // FreeBSD has no O_NOATIME: refused. Every fsout file is large-file capable, so
+  // kOpenLargefile asks for nothing there.
+  EXPECT_EQ(open_flags_from_wire(kOpenRdonly | kOpenNoatime, bsd), std::nullopt);
+  EXPECT_EQ(open_flags_from_wire(kOpenRdonly | kOpenLargefile, bsd), 0);
+  // O_SHLOCK 0x10, O_EXLOCK 0x20, O_EXEC 0x40000 are the guest kernel's business: not sent.
+  EXPECT_EQ(open_flags_to_wire(0x0010 | 0x0020 | 0x00040000, bsd), kOpenRdonly);
+  // O_PATH 0x400000 has no canonical bit: refused.
+  EXPECT_EQ(open_flags_to_wire(0x00400000, bsd), std::nullopt);
 }
 
 TEST(CanonicalOpenFlags, LinuxSyncContainsDsync) {
@@ -260,19 +276,22 @@ TEST(CanonicalOpenFlags, LinuxSyncContainsDsync) {
   EXPECT_EQ(open_flags_from_wire(kOpenSync | kOpenDsync, lnx), 04010000);
   EXPECT_EQ(open_flags_from_wire(kOpenDsync, lnx), 010000);
   // A FreeBSD O_SYNC open reaches a Linux host as O_SYNC.
-  EXPECT_EQ(open_flags_from_wire(open_flags_to_wire(0x0080, Os::kFreeBsd), lnx), 04010000);
+  EXPECT_EQ(open_flags_from_wire(*open_flags_to_wire(0x0080, Os::kFreeBsd), lnx), 04010000);
 }
 
-TEST(CanonicalOpenFlags, UnknownBitsAndAccessModeThree) {
+TEST(CanonicalOpenFlags, UnknownBitsAndAccessModeThreeAreRefused) {
   for (Os os : kBothOs) {
-    // Access mode 3 is not a canonical mode; it becomes read-only, never write.
-    EXPECT_EQ(open_flags_to_wire(3, os) & kOpenAccessModeMask, kOpenRdonly);
-    EXPECT_EQ(open_flags_from_wire(3, os) & 3, 0);
-    // Canonical bits nobody defines yet are dropped.
-    EXPECT_EQ(open_flags_from_wire(kOpenRdwr | (1u << 30), os), 2);
+    // Access mode 3 is not a canonical mode: refused both ways, never read as something else.
+    EXPECT_EQ(open_flags_to_wire(3, os), std::nullopt);
+    EXPECT_EQ(open_flags_from_wire(3, os), std::nullopt);
+    // Canonical bits nobody defines yet are refused.
+    EXPECT_EQ(open_flags_from_wire(kOpenRdwr | (1u << 30), os), std::nullopt);
   }
   // Linux O_PATH 010000000 and __O_TMPFILE 020000000 have no canonical bit.
-  EXPECT_EQ(open_flags_to_wire(010000000 | 020000000 | 02, Os::kLinux), kOpenRdwr);
+  EXPECT_EQ(open_flags_to_wire(010000000 | 02, Os::kLinux), std::nullopt);
+  EXPECT_EQ(open_flags_to_wire(020000000 | 02, Os::kLinux), std::nullopt);
+  // An exec open (__FMODE_EXEC) and O_ASYNC are the guest kernel's: accepted, not sent.
+  EXPECT_EQ(open_flags_to_wire(040 | 020000 | 0100000, Os::kLinux), kOpenLargefile);
 }
 
 #if defined(__linux__)
@@ -299,7 +318,7 @@ TEST(CanonicalMode, EveryTypeWithPermissionBitsRoundTrips) {
         const uint32_t native_mode = row.native | permission;
         EXPECT_EQ(mode_from_wire(canonical_mode, os), native_mode);
         EXPECT_EQ(mode_to_wire(native_mode, os), canonical_mode);
-        EXPECT_EQ(mode_to_wire(mode_from_wire(canonical_mode, os), os), canonical_mode);
+        EXPECT_EQ(mode_to_wire(*mode_from_wire(canonical_mode, os), os), canonical_mode);
       }
     }
   }
@@ -317,10 +336,17 @@ TEST(CanonicalMode, CanonicalLayout) {
   EXPECT_EQ(kModePermissionMask, 07777u);
 }
 
-TEST(CanonicalMode, UnknownTypeLosesOnlyTheType) {
+TEST(CanonicalMode, UnknownTypeOrBitsAreRefused) {
   // FreeBSD S_IFWHT (0160000) has no canonical type.
-  EXPECT_EQ(mode_to_wire(0160000 | 0644, Os::kFreeBsd), 0644u);
-  EXPECT_EQ(mode_from_wire(0160000 | 0755, Os::kLinux), 0755u);
+  EXPECT_EQ(mode_to_wire(0160000 | 0644, Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(mode_from_wire(0160000 | 0755, Os::kLinux), std::nullopt);
+  for (Os os : kBothOs) {
+    // No type (a chmod's mode) is expressible; bits above the type are not.
+    EXPECT_EQ(mode_to_wire(0644, os), 0644u);
+    EXPECT_EQ(mode_from_wire(0644, os), 0644u);
+    EXPECT_EQ(mode_to_wire(0200000 | 0644, os), std::nullopt);
+    EXPECT_EQ(mode_from_wire(kModeRegular | 0400000, os), std::nullopt);
+  }
 }
 
 #if defined(__linux__)
@@ -340,10 +366,10 @@ TEST(CanonicalDirentType, EveryTypeRoundTrips) {
       EXPECT_EQ(dirent_type_from_wire(static_cast<uint8_t>(row.canonical), os), row.native);
       EXPECT_EQ(dirent_type_to_wire(row.native, os), row.canonical);
     }
-    EXPECT_EQ(dirent_type_to_wire(14, os), kDirentUnknown);  // DT_WHT
-    EXPECT_EQ(dirent_type_to_wire(255, os), kDirentUnknown);
-    EXPECT_EQ(dirent_type_from_wire(3, os), 0u);
-    EXPECT_EQ(dirent_type_from_wire(200, os), 0u);
+    EXPECT_EQ(dirent_type_to_wire(14, os), std::nullopt);  // DT_WHT
+    EXPECT_EQ(dirent_type_to_wire(255, os), std::nullopt);
+    EXPECT_EQ(dirent_type_from_wire(3, os), std::nullopt);
+    EXPECT_EQ(dirent_type_from_wire(200, os), std::nullopt);
   }
 #if defined(__linux__)
   EXPECT_EQ(dirent_type_to_wire(DT_DIR), kDirentDirectory);
@@ -416,9 +442,9 @@ TEST(CanonicalLockType, TranslatesBothOs) {
       EXPECT_EQ(lock_type_to_wire(static_cast<int>(row.native), os), row.canonical);
       EXPECT_EQ(lock_type_from_wire(row.canonical, os), static_cast<int>(row.native));
     }
-    EXPECT_EQ(lock_type_from_wire(3, os), -1);
-    EXPECT_EQ(lock_type_from_wire(kLockUnknown, os), -1);
-    EXPECT_EQ(lock_type_to_wire(-1, os), kLockUnknown);
+    EXPECT_EQ(lock_type_from_wire(3, os), std::nullopt);
+    EXPECT_EQ(lock_type_from_wire(0xffffffff, os), std::nullopt);
+    EXPECT_EQ(lock_type_to_wire(-1, os), std::nullopt);
   }
   EXPECT_EQ(lock_type_from_wire(kLockRead, Os::kLinux), 0);
   EXPECT_EQ(lock_type_from_wire(kLockWrite, Os::kLinux), 1);
@@ -426,9 +452,9 @@ TEST(CanonicalLockType, TranslatesBothOs) {
   EXPECT_EQ(lock_type_from_wire(kLockRead, Os::kFreeBsd), 1);
   EXPECT_EQ(lock_type_from_wire(kLockUnlock, Os::kFreeBsd), 2);
   EXPECT_EQ(lock_type_from_wire(kLockWrite, Os::kFreeBsd), 3);
-  EXPECT_EQ(lock_type_to_wire(3, Os::kLinux), kLockUnknown);
-  EXPECT_EQ(lock_type_to_wire(0, Os::kFreeBsd), kLockUnknown);
-  EXPECT_EQ(lock_type_to_wire(4, Os::kFreeBsd), kLockUnknown);  // F_UNLCKSYS
+  EXPECT_EQ(lock_type_to_wire(3, Os::kLinux), std::nullopt);
+  EXPECT_EQ(lock_type_to_wire(0, Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(lock_type_to_wire(4, Os::kFreeBsd), std::nullopt);  // F_UNLCKSYS
 #if defined(__linux__)
   EXPECT_EQ(lock_type_to_wire(F_WRLCK), kLockWrite);
   EXPECT_EQ(lock_type_from_wire(kLockUnlock), F_UNLCK);
@@ -442,9 +468,9 @@ TEST(CanonicalWhence, TranslatesBothOs) {
       EXPECT_EQ(whence_to_wire(static_cast<int>(row.native), os), row.canonical);
       EXPECT_EQ(whence_from_wire(row.canonical, os), static_cast<int>(row.native));
     }
-    EXPECT_EQ(whence_from_wire(5, os), -1);
-    EXPECT_EQ(whence_to_wire(5, os), kWhenceUnknown);
-    EXPECT_EQ(whence_to_wire(-1, os), kWhenceUnknown);
+    EXPECT_EQ(whence_from_wire(5, os), std::nullopt);
+    EXPECT_EQ(whence_to_wire(5, os), std::nullopt);
+    EXPECT_EQ(whence_to_wire(-1, os), std::nullopt);
   }
   EXPECT_EQ(kWhenceData, 3u);
   EXPECT_EQ(kWhenceHole, 4u);
@@ -455,34 +481,38 @@ TEST(CanonicalWhence, TranslatesBothOs) {
 
 TEST(CanonicalBitSets, LinuxRoundTripsEveryCombination) {
   const Os lnx = Os::kLinux;
-  for (uint32_t flags = 0; flags <= (kRenameNoreplace | kRenameExchange); ++flags) {
-    EXPECT_EQ(rename_flags_to_wire(rename_flags_from_wire(flags, lnx), lnx), flags);
+  for (uint32_t flags = 0; flags <= (kRenameNoreplace | kRenameExchange | kRenameWhiteout);
+       ++flags) {
+    EXPECT_EQ(rename_flags_to_wire(*rename_flags_from_wire(flags, lnx), lnx), flags);
   }
   for (uint32_t flags = 0; flags <= (kXattrCreate | kXattrReplace); ++flags) {
-    EXPECT_EQ(xattr_flags_to_wire(xattr_flags_from_wire(flags, lnx), lnx), flags);
+    EXPECT_EQ(xattr_flags_to_wire(*xattr_flags_from_wire(flags, lnx), lnx), flags);
   }
   for (uint32_t mask = 0; mask <= (kAccessRead | kAccessWrite | kAccessExecute); ++mask) {
-    EXPECT_EQ(access_mask_to_wire(access_mask_from_wire(mask, lnx), lnx), mask);
+    EXPECT_EQ(access_mask_to_wire(*access_mask_from_wire(mask, lnx), lnx), mask);
   }
-  for (uint32_t mode = 0; mode <= (kFallocKeepSize | kFallocPunchHole); ++mode) {
-    EXPECT_EQ(fallocate_mode_to_wire(fallocate_mode_from_wire(mode, lnx), lnx), mode);
+  for (uint32_t mode = 0; mode < 64; ++mode) {
+    EXPECT_EQ(fallocate_mode_to_wire(*fallocate_mode_from_wire(mode, lnx), lnx), mode);
   }
   EXPECT_EQ(rename_flags_from_wire(kRenameNoreplace, lnx), 1);
   EXPECT_EQ(rename_flags_from_wire(kRenameExchange, lnx), 2);
+  EXPECT_EQ(rename_flags_from_wire(kRenameWhiteout, lnx), 4);
   EXPECT_EQ(xattr_flags_from_wire(kXattrCreate, lnx), 1);
   EXPECT_EQ(xattr_flags_from_wire(kXattrReplace, lnx), 2);
   EXPECT_EQ(access_mask_from_wire(kAccessRead | kAccessWrite, lnx), 6);
   EXPECT_EQ(access_mask_from_wire(kAccessExists, lnx), 0);
   EXPECT_EQ(fallocate_mode_from_wire(kFallocKeepSize | kFallocPunchHole, lnx), 3);
+  EXPECT_EQ(fallocate_mode_from_wire(kFallocZeroRange, lnx), 0x10);
+  EXPECT_EQ(fallocate_mode_from_wire(kFallocZeroRange | kFallocKeepSize, lnx), 0x11);
 }
 
-TEST(CanonicalBitSets, UnexpressibleWireBitsAreRejected) {
+TEST(CanonicalBitSets, UnexpressibleWireBitsAreRefused) {
   for (Os os : kBothOs) {
     SCOPED_TRACE(os_name(os));
-    EXPECT_EQ(rename_flags_from_wire(1u << 5, os), -1);
-    EXPECT_EQ(xattr_flags_from_wire(1u << 5, os), -1);
-    EXPECT_EQ(access_mask_from_wire(8, os), -1);
-    EXPECT_EQ(fallocate_mode_from_wire(1u << 5, os), -1);
+    EXPECT_EQ(rename_flags_from_wire(1u << 5, os), std::nullopt);
+    EXPECT_EQ(xattr_flags_from_wire(1u << 5, os), std::nullopt);
+    EXPECT_EQ(access_mask_from_wire(8, os), std::nullopt);
+    EXPECT_EQ(fallocate_mode_from_wire(1u << 6, os), std::nullopt);
     // The empty set is always expressible.
     EXPECT_EQ(rename_flags_from_wire(0, os), 0);
     EXPECT_EQ(xattr_flags_from_wire(0, os), 0);
@@ -490,16 +520,151 @@ TEST(CanonicalBitSets, UnexpressibleWireBitsAreRejected) {
   }
   // FreeBSD cannot express these, so a request carrying them must fail rather than, e.g.,
   // overwrite a target that kRenameNoreplace protected.
-  EXPECT_EQ(rename_flags_from_wire(kRenameNoreplace, Os::kFreeBsd), -1);
-  EXPECT_EQ(xattr_flags_from_wire(kXattrCreate, Os::kFreeBsd), -1);
-  EXPECT_EQ(fallocate_mode_from_wire(kFallocPunchHole, Os::kFreeBsd), -1);
+  EXPECT_EQ(rename_flags_from_wire(kRenameNoreplace, Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(xattr_flags_from_wire(kXattrCreate, Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(fallocate_mode_from_wire(kFallocPunchHole, Os::kFreeBsd), std::nullopt);
   EXPECT_EQ(access_mask_from_wire(kAccessRead | kAccessExecute, Os::kFreeBsd), 0x05);
 }
 
-TEST(CanonicalBitSets, UnknownNativeBitsAreDropped) {
-  EXPECT_EQ(rename_flags_to_wire(1 | 4, Os::kLinux), kRenameNoreplace);  // RENAME_WHITEOUT
-  EXPECT_EQ(fallocate_mode_to_wire(0x02 | 0x10, Os::kLinux), kFallocPunchHole);
-  EXPECT_EQ(rename_flags_to_wire(1, Os::kFreeBsd), 0u);
+TEST(CanonicalBitSets, UnknownNativeBitsAreRefusedNotDropped) {
+  // The defect this guards against: FALLOC_FL_ZERO_RANGE and RENAME_WHITEOUT were dropped, so
+  // the host did a plain allocation / a plain rename and the program was told it worked.
+  EXPECT_EQ(rename_flags_to_wire(1 | 4, Os::kLinux), kRenameNoreplace | kRenameWhiteout);
+  EXPECT_EQ(fallocate_mode_to_wire(0x02 | 0x10, Os::kLinux), kFallocPunchHole | kFallocZeroRange);
+  EXPECT_EQ(fallocate_mode_to_wire(0x04, Os::kLinux), std::nullopt);  // NO_HIDE_STALE
+  EXPECT_EQ(rename_flags_to_wire(8, Os::kLinux), std::nullopt);
+  EXPECT_EQ(rename_flags_to_wire(1, Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(xattr_flags_to_wire(4, Os::kLinux), std::nullopt);
+  EXPECT_EQ(access_mask_to_wire(8, Os::kLinux), std::nullopt);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every native bit (all 32) of every bit-set table, and every native value of a range around
+// every value table, is either carried and comes back the same, or refused; a canonical bit
+// likewise. "Carried" means from_wire(to_wire(x)) == x, so nothing is dropped on the way.
+
+using ToWire = std::optional<uint32_t> (*)(int, Os);
+using FromWire = std::optional<int> (*)(uint32_t, Os);
+
+struct BitSetTable {
+  const char* name;
+  ToWire to_wire;
+  FromWire from_wire;
+  uint32_t guest_only[2];  // native bits accepted and not sent, per Os (Linux, FreeBSD)
+};
+
+const BitSetTable kBitSetTables[] = {
+    {"open flags",
+     open_flags_to_wire,
+     open_flags_from_wire,
+     {kLinuxOpenGuestOnlyFlags, kFreeBsdOpenGuestOnlyFlags}},
+    {"rename flags", rename_flags_to_wire, rename_flags_from_wire, {0, 0}},
+    {"xattr flags", xattr_flags_to_wire, xattr_flags_from_wire, {0, 0}},
+    {"access mask", access_mask_to_wire, access_mask_from_wire, {0, 0}},
+    {"fallocate mode", fallocate_mode_to_wire, fallocate_mode_from_wire, {0, 0}},
+};
+
+TEST(CanonicalLossless, EveryNativeBitIsCarriedOrRefused) {
+  for (const BitSetTable& table : kBitSetTables) {
+    for (Os os : kBothOs) {
+      SCOPED_TRACE(std::string(table.name) + ", " + os_name(os));
+      const uint32_t guest_only = table.guest_only[os == Os::kFreeBsd ? 1 : 0];
+      for (int bit = 0; bit < 32; ++bit) {
+        const uint32_t native = 1u << bit;
+        const std::optional<uint32_t> wire = table.to_wire(int(native), os);
+        if (!wire) continue;  // refused: the caller answers an error and sends nothing
+        const std::optional<int> back = table.from_wire(*wire, os);
+        ASSERT_TRUE(back.has_value()) << "bit " << bit << " went out but cannot come back";
+        if ((native & guest_only) != 0) {
+          EXPECT_EQ(*wire, 0u) << "guest-only bit " << bit << " must not be sent";
+        } else {
+          EXPECT_EQ(uint32_t(*back), native) << "bit " << bit << " changed on the way";
+        }
+      }
+      // And combinations with the access mode kept (open flags' low bits are a value).
+      for (int bit = 0; bit < 32; ++bit) {
+        const uint32_t native = (1u << bit) | 02;
+        const std::optional<uint32_t> wire = table.to_wire(int(native), os);
+        if (!wire || (native & guest_only) != 0) continue;
+        EXPECT_EQ(uint32_t(*table.from_wire(*wire, os)), native) << "bit " << bit << " | 2";
+      }
+    }
+  }
+}
+
+TEST(CanonicalLossless, EveryCanonicalBitIsExpressedOrRefused) {
+  for (const BitSetTable& table : kBitSetTables) {
+    for (Os os : kBothOs) {
+      SCOPED_TRACE(std::string(table.name) + ", " + os_name(os));
+      for (int bit = 0; bit < 32; ++bit) {
+        const uint32_t wire = 1u << bit;
+        const std::optional<int> native = table.from_wire(wire, os);
+        if (!native) continue;
+        const std::optional<uint32_t> again = table.to_wire(*native, os);
+        ASSERT_TRUE(again.has_value()) << "canonical bit " << bit;
+        // Linux O_SYNC carries O_DSYNC's bit, so kOpenSync comes back with kOpenDsync.
+        const uint32_t expected = wire == kOpenSync && table.to_wire == open_flags_to_wire
+                                      ? (kOpenSync | kOpenDsync)
+                                      : wire;
+        // kOpenLargefile has no native bit on FreeBSD: it asks for nothing there.
+        if (table.to_wire == open_flags_to_wire && wire == kOpenLargefile && os == Os::kFreeBsd)
+          EXPECT_EQ(*again, 0u);
+        else
+          EXPECT_EQ(*again, expected) << "canonical bit " << bit;
+      }
+    }
+  }
+}
+
+TEST(CanonicalLossless, EveryTableBitIsCarried) {
+  // The other direction of the first test: a bit with a row is never refused.
+  for (Os os : kBothOs) {
+    for (const ValueMapping& row : open_flag_table(os))
+      EXPECT_TRUE(open_flags_to_wire(int(row.native), os).has_value()) << row.native;
+  }
+  for (const ValueMapping& row : kLinuxRenameFlagTable)
+    EXPECT_TRUE(rename_flags_to_wire(int(row.native), Os::kLinux).has_value());
+  for (const ValueMapping& row : kLinuxXattrFlagTable)
+    EXPECT_TRUE(xattr_flags_to_wire(int(row.native), Os::kLinux).has_value());
+  for (const ValueMapping& row : kLinuxAccessMaskTable)
+    EXPECT_TRUE(access_mask_to_wire(int(row.native), Os::kLinux).has_value());
+  for (const ValueMapping& row : kLinuxFallocateModeTable)
+    EXPECT_TRUE(fallocate_mode_to_wire(int(row.native), Os::kLinux).has_value());
+}
+
+TEST(CanonicalLossless, EveryValueIsCarriedOrRefused) {
+  for (Os os : kBothOs) {
+    SCOPED_TRACE(os_name(os));
+    for (int native = -2; native < 300; ++native) {
+      if (auto wire = lock_type_to_wire(native, os)) {
+        EXPECT_EQ(lock_type_from_wire(*wire, os), native);
+      }
+      if (auto wire = whence_to_wire(native, os)) {
+        EXPECT_EQ(whence_from_wire(*wire, os), native);
+      }
+      if (native >= 0) {
+        if (auto wire = dirent_type_to_wire(unsigned(native), os)) {
+          EXPECT_EQ(dirent_type_from_wire(*wire, os), unsigned(native));
+        }
+        if (auto wire = errno_to_wire(native, os)) {
+          EXPECT_EQ(errno_from_wire(*wire, os), native);
+        }
+      }
+    }
+    // Modes: every type slot with some permissions, and every bit above them.
+    for (uint32_t type = 0; type <= 017; ++type) {
+      for (uint32_t permission : {0u, 0644u, 07777u}) {
+        const uint32_t native = (type << 12) | permission;
+        if (auto wire = mode_to_wire(native, os)) {
+          EXPECT_EQ(mode_from_wire(*wire, os), native);
+        }
+      }
+    }
+    for (int bit = 16; bit < 32; ++bit) {
+      EXPECT_EQ(mode_to_wire(kModeRegular | (1u << bit), os), std::nullopt) << bit;
+      EXPECT_EQ(mode_from_wire(kModeRegular | (1u << bit), os), std::nullopt) << bit;
+    }
+  }
 }
 
 }  // namespace
