@@ -256,6 +256,7 @@ constexpr auto kLinuxOpenAccessFromHeaders = std::to_array<ValueMapping>({
     {kOpenRdonly, O_RDONLY},
     {kOpenWronly, O_WRONLY},
     {kOpenRdwr, O_RDWR},
+    {kOpenNoAccess, O_ACCMODE},
 });
 static_assert(first_difference(kLinuxOpenAccessTable, kLinuxOpenAccessFromHeaders) == -1);
 static_assert(O_ACCMODE == 3);

@@ -460,6 +460,9 @@ struct ValueMapping {
 constexpr uint32_t kOpenRdonly = 0;
 constexpr uint32_t kOpenWronly = 1;
 constexpr uint32_t kOpenRdwr = 2;
+// Linux's access mode 3: neither read nor write (ioctl only), yet it needs read and write
+// permission. FreeBSD has no such mode.
+constexpr uint32_t kOpenNoAccess = 3;
 constexpr uint32_t kOpenAccessModeMask = 3;
 constexpr uint32_t kOpenCreat = 1u << 2;
 constexpr uint32_t kOpenExcl = 1u << 3;
@@ -484,6 +487,7 @@ inline constexpr auto kLinuxOpenAccessTable = std::to_array<ValueMapping>({
     {kOpenRdonly, 00},
     {kOpenWronly, 01},
     {kOpenRdwr, 02},
+    {kOpenNoAccess, 03},
 });
 inline constexpr auto kLinuxOpenFlagTable = std::to_array<ValueMapping>({
     {kOpenCreat, 0100},
@@ -534,12 +538,13 @@ inline constexpr uint32_t kFreeBsdOpenGuestOnlyFlags =
     0x0010 | 0x0020 | 0x0040 | 0x00040000 | 0x00080000 | 0x00200000;
 
 // nullopt for a native flag that is neither in the table nor guest-only (e.g. Linux O_PATH or
-// O_TMPFILE, which fsout does not carry) and for the access mode 3 (Linux's "ioctl only",
-// which fsout does not carry either); the guest answers EINVAL.
+// O_TMPFILE, which fsout does not carry) and for an access mode without a row; the guest
+// answers EINVAL.
 [[nodiscard]] std::optional<uint32_t> open_flags_to_wire(int native, Os os = native_os());
 // nullopt for a canonical bit the OS cannot express (e.g. kOpenNoatime on FreeBSD) and for
-// the access mode 3; the host answers EINVAL. kOpenLargefile is accepted everywhere (every
-// fsout file is large-file capable) and becomes O_LARGEFILE where that exists.
+// kOpenNoAccess where there is no such mode (FreeBSD); the host answers EINVAL. kOpenLargefile is
+// accepted everywhere (every fsout file is large-file capable) and becomes O_LARGEFILE where that
+// exists.
 [[nodiscard]] std::optional<int> open_flags_from_wire(uint32_t wire, Os os = native_os());
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@
 //
 //   fsout-exerciser [--seed N] [--ops N] [--files N] [--max-size BYTES] [--second DIR]
 //                   [--host DIR] [--settle-ms MS] [--no-mmap] [--require-fallocate]
-//                   [--verbose] DIR
+//                   [--keep] [--verbose] DIR
+//
+// --keep leaves the files (with the model's final contents) for an outside check.
 //
 // Exit status: 0 when every result matched, 1 on a difference or a failed call, 2 for bad
 // arguments.
@@ -46,6 +48,7 @@ struct Options {
   bool mmap = true;
   bool require_fallocate = false;
   bool verbose = false;
+  bool keep = false;
 };
 
 [[noreturn]] void usage(const char* message) {
@@ -53,7 +56,7 @@ struct Options {
                "fsout-exerciser: %s\n"
                "usage: fsout-exerciser [--seed N] [--ops N] [--files N] [--max-size BYTES]\n"
                "         [--second DIR] [--host DIR] [--settle-ms MS] [--no-mmap]\n"
-               "         [--require-fallocate] [--verbose] DIR\n",
+               "         [--require-fallocate] [--keep] [--verbose] DIR\n",
                message);
   std::exit(2);
 }
@@ -101,11 +104,13 @@ Options parse(int argc, char** argv) {
       o.require_fallocate = true;
     else if (a == "--verbose")
       o.verbose = true;
+    else if (a == "--keep")
+      o.keep = true;
     else if (a == "--help") {
       std::printf(
           "usage: fsout-exerciser [--seed N] [--ops N] [--files N] [--max-size BYTES]\n"
           "         [--second DIR] [--host DIR] [--settle-ms MS] [--no-mmap]\n"
-          "         [--require-fallocate] [--verbose] DIR\n");
+          "         [--require-fallocate] [--keep] [--verbose] DIR\n");
       std::exit(0);
     } else if (!a.empty() && a[0] == '-')
       usage(("unknown option " + a).c_str());
@@ -169,8 +174,11 @@ class Exerciser {
       }
     }
     for (File& f : files_) {
-      close_all(f);
-      unlink((o_.dir + "/" + f.name).c_str());
+      if (!close_all(f)) {
+        report_log();
+        return 1;
+      }
+      if (!o_.keep) unlink((o_.dir + "/" + f.name).c_str());
     }
     std::printf("fsout-exerciser: seed %llu: %llu operations on %d files, every result matched\n",
                 (unsigned long long)o_.seed, (unsigned long long)o_.ops, o_.files);

@@ -867,6 +867,12 @@ void SpaceAndWhiteout(Transcript& t) {
   t.Say("content-hash", range(0, 200000));
   fd.Reset();
 
+  Fd no_access(open("space/f", O_ACCMODE));  // Linux's "ioctl only" access mode
+  t.Say("open-access-mode-3", Ok(no_access.get()));
+  char byte = 0;
+  t.Say("read-access-mode-3", Ok(read(no_access.get(), &byte, 1)));
+  t.Say("write-access-mode-3", Ok(write(no_access.get(), "x", 1)));
+  no_access.Reset();
   Fd ro(open("space/f", O_RDONLY));
   t.Say("zero-range-read-only-fd", Ok(fallocate(ro.get(), FALLOC_FL_ZERO_RANGE, 0, 10)));
   ro.Reset();

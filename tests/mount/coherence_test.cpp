@@ -444,7 +444,9 @@ TEST(Coherence, DataThatCameWithTheOpenIsTheHosts) {
     write_file(m.export_dir() + name + "-tail", pattern(size, 'b'));
     int fd = open((m.mount_dir() + name + "-tail").c_str(), O_RDONLY);
     ASSERT_GE(fd, 0);
-    if (size > 70000) EXPECT_EQ(read_fd(fd, 70000, 1000), pattern(size, 'b').substr(70000, 1000));
+    if (size > 70000) {
+      EXPECT_EQ(read_fd(fd, 70000, 1000), pattern(size, 'b').substr(70000, 1000));
+    }
     EXPECT_EQ(read_fd(fd, 0, size + 10), pattern(size, 'b'));
     close(fd);
   }

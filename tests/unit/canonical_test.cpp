@@ -279,11 +279,14 @@ TEST(CanonicalOpenFlags, LinuxSyncContainsDsync) {
   EXPECT_EQ(open_flags_from_wire(*open_flags_to_wire(0x0080, Os::kFreeBsd), lnx), 04010000);
 }
 
-TEST(CanonicalOpenFlags, UnknownBitsAndAccessModeThreeAreRefused) {
+TEST(CanonicalOpenFlags, UnknownBitsAreRefusedAccessModeThreeOnlyOnLinux) {
+  // Access mode 3 (Linux: ioctl only) is carried where it exists and refused elsewhere,
+  // never read as another mode.
+  EXPECT_EQ(open_flags_to_wire(3, Os::kLinux), kOpenNoAccess);
+  EXPECT_EQ(open_flags_from_wire(kOpenNoAccess, Os::kLinux), 3);
+  EXPECT_EQ(open_flags_to_wire(3, Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(open_flags_from_wire(kOpenNoAccess, Os::kFreeBsd), std::nullopt);
   for (Os os : kBothOs) {
-    // Access mode 3 is not a canonical mode: refused both ways, never read as something else.
-    EXPECT_EQ(open_flags_to_wire(3, os), std::nullopt);
-    EXPECT_EQ(open_flags_from_wire(3, os), std::nullopt);
     // Canonical bits nobody defines yet are refused.
     EXPECT_EQ(open_flags_from_wire(kOpenRdwr | (1u << 30), os), std::nullopt);
   }

@@ -23,6 +23,20 @@ battery $M/battery >/tmp/transcript.txt 2>/tmp/battery.err && pass battery-ran |
 rmdir $M/battery
 cp /tmp/transcript.txt $M/results/transcript.txt
 
+# 1b. The data-integrity exerciser over virtio-serial (seeded; the files it leaves
+#     are checksummed here and checked on the host, so the host's files are
+#     witnesses too).
+mkdir $M/integrity
+if fsout-exerciser-static --seed 1301 --ops "${EXERCISER_OPS:-12000}" --require-fallocate --keep \
+    $M/integrity >/tmp/exerciser.out 2>/tmp/exerciser.err; then
+  (cd $M/integrity && sha256sum exerciser-* >/tmp/integrity-sums.txt) &&
+    cp /tmp/integrity-sums.txt $M/results/integrity-sums.txt && pass exerciser
+else
+  fail exerciser "$(head -n 4 /tmp/exerciser.err | tr '\n' ' ')"
+  cat /tmp/exerciser.err
+fi
+head -n 1 /tmp/exerciser.out
+
 # 2. Files written on the host read back right in the guest.
 if (cd $M/fromhost && sha256sum -c SHA256SUMS >/tmp/sums.log 2>&1); then pass host-to-guest
 else fail host-to-guest "$(grep -v OK /tmp/sums.log | head -n 3)"; fi

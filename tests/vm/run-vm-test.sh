@@ -2,15 +2,15 @@
 # The VM test: boots a Linux guest under QEMU (software emulation) with a
 # virtio-serial port whose host end is fsoutd's socket, and checks what the
 # guest reports and what it wrote. Usage:
-#   run-vm-test.sh FSOUTD FSOUT_MOUNT BATTERY_STATIC BATTERY WORK_DIR
+#   run-vm-test.sh FSOUTD FSOUT_MOUNT BATTERY_STATIC BATTERY WORK_DIR EXERCISER_STATIC
 set -euo pipefail
-fsoutd=$1 fsout_mount=$2 battery_static=$3 battery=$4 work=$5
+fsoutd=$1 fsout_mount=$2 battery_static=$3 battery=$4 work=$5 exerciser_static=$6
 here=$(cd "$(dirname "$0")" && pwd)
 command -v qemu-system-x86_64 >/dev/null || { echo "run-vm-test: qemu-system-x86_64 is missing (apt-get install qemu-system-x86)" >&2; exit 1; }
 
 kernel=$("$here/prepare-kernel.sh")
 mkdir -p "$work"
-"$here/build-initramfs.sh" "$kernel" "$fsout_mount" "$battery_static" "$here/guest-test.sh" "$work/initramfs.gz"
+"$here/build-initramfs.sh" "$kernel" "$fsout_mount" "$battery_static" "$here/guest-test.sh" "$work/initramfs.gz" "$exerciser_static"
 
 run=$(mktemp -d /tmp/fsout-vm-XXXXXX)
 export_dir=$run/export
@@ -83,12 +83,13 @@ check() {  # name, condition...
   if "$@"; then echo "PASS $name"; else echo "FAIL $name"; failures=$((failures + 1)); fi
 }
 grep "FSOUT-VM:" "$run/console.log" || true
-for name in mount battery-ran host-to-guest guest-wrote restart-mount crash-mount host-gone-unmounts host-restart; do
+for name in mount battery-ran exerciser host-to-guest guest-wrote restart-mount crash-mount host-gone-unmounts host-restart; do
   check "guest: $name" grep -q "FSOUT-VM: PASS $name" "$run/console.log"
 done
 check "guest: no failures" bash -c "! grep -q 'FSOUT-VM: FAIL' '$run/console.log'"
 check "guest: finished" grep -q "FSOUT-VM: DONE" "$run/console.log"
 check "guest-to-host checksums" bash -c "cd '$export_dir/fromguest' && sha256sum --quiet -c '$export_dir/results/guest-sums.txt'"
+check "exerciser's files on the host" bash -c "cd '$export_dir/integrity' && sha256sum --quiet -c '$export_dir/results/integrity-sums.txt'"
 check "guest wrote after the host restart" test -e "$export_dir/results/after-host-restart"
 # The guest's battery transcript against this host's plain directory.
 native=$(mktemp -d /tmp/fsout-vm-native-XXXXXX)
