@@ -15,6 +15,7 @@
 #include <string>
 
 #include "guest/fuse_guest.h"
+#include "guest/os.h"
 #include "transport/address.h"
 #include "version.h"
 
@@ -113,30 +114,6 @@ void fuse_log_line(enum fuse_log_level level, const char* format, va_list ap) {
 pthread_t main_thread;
 std::atomic<bool> unmounting = false;
 
-// The kernel caps FUSE readahead at its default window (128 KiB) whatever
-// max_readahead says; the mount's backing device takes a larger one from
-// sysfs. Found through mountinfo: stat() on the mount point would wait for
-// the FUSE loop, which is not running yet. Best effort (needs root).
-void set_readahead(const std::string& mountpoint, unsigned bytes) {
-  char resolved[PATH_MAX];
-  if (!realpath(mountpoint.c_str(), resolved)) return;
-  FILE* mounts = std::fopen("/proc/self/mountinfo", "re");
-  if (!mounts) return;
-  std::string device;
-  char line[4096];
-  while (std::fgets(line, sizeof(line), mounts)) {
-    char dev[64], point[PATH_MAX];
-    if (std::sscanf(line, "%*d %*d %63s %*s %4095s", dev, point) != 2) continue;
-    if (std::strcmp(point, resolved) == 0 && std::strstr(line, " - fuse.fsout ")) device = dev;
-  }
-  std::fclose(mounts);
-  if (device.empty()) return;
-  FILE* knob = std::fopen(("/sys/class/bdi/" + device + "/read_ahead_kb").c_str(), "we");
-  if (!knob) return;
-  std::fprintf(knob, "%u\n", bytes / 1024);
-  std::fclose(knob);
-}
-
 void free_config(Config& config) {
   free(config.address);
   free(config.mountpoint);
@@ -212,6 +189,8 @@ int main(int argc, char** argv) {
     // Connect first, so that a bad address is reported before we go into
     // the background; replies are read once start() runs after the fork.
     auto address = fsout::transport::parse_address(config.address);
+    if (address.kind == fsout::transport::Address::Kind::kSerial)
+      options.reply_budget = fsout::guest::os::serial_reply_budget();
     int fd = fsout::transport::connect_to(address);
     connection = std::make_unique<fsout::client::Connection>(
         fd, address.kind == fsout::transport::Address::Kind::kSerial, options, config.address);
@@ -230,8 +209,9 @@ int main(int argc, char** argv) {
     fsout::guest::configure_cache(guest);
   }
   if (connection->read_only()) fuse_opt_add_arg(&args, "-oro");
-  if (connection->max_io() < fsout::protocol::kMaxIoSize)
-    fuse_opt_add_arg(&args, ("-omax_read=" + std::to_string(connection->max_io())).c_str());
+  const unsigned max_io = guest.max_io();
+  if (max_io < fsout::protocol::kMaxIoSize)
+    fuse_opt_add_arg(&args, ("-omax_read=" + std::to_string(max_io)).c_str());
   // SECURITY: the guest kernel checks permissions against the modes and
   // owners it sees, as on a local disk. Without it every guest user could
   // do whatever the host daemon (usually root) may.
@@ -247,7 +227,7 @@ int main(int argc, char** argv) {
   if (fuse_session_mount(session, cmdline.mountpoint) != 0)
     die(std::string("cannot mount on ") + cmdline.mountpoint +
         (last_fuse_message.empty() ? "" : ": " + last_fuse_message));
-  set_readahead(config.mountpoint, config.readahead);
+  fsout::guest::os::set_readahead(config.mountpoint, config.readahead);
   started = true;
   fuse_daemonize(cmdline.foreground);
 

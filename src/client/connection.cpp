@@ -34,7 +34,9 @@ std::unique_ptr<Connection> Connection::open(const std::string& address, const O
 }
 
 Connection::Connection(int fd, bool resync, const Options& options, const std::string& name)
-    : stream_(std::make_unique<transport::FrameStream>(fd, resync)), name_(name) {
+    : stream_(std::make_unique<transport::FrameStream>(fd, resync)),
+      name_(name),
+      reply_budget_(options.reply_budget) {
   say_hello(options);
 }
 
@@ -106,10 +108,20 @@ void Connection::say_hello(const Options& options) {
 }
 
 void Connection::send(Opcode opcode, std::span<const uint8_t> body, std::span<const uint8_t> tail,
-                      Handler handler) {
+                      Handler handler, uint32_t reply_bytes) {
   uint64_t id = next_id_++;
   if (handler) {
     std::unique_lock lock(pending_mutex_);
+    if (reply_budget_ == 0) {
+      reply_bytes = 0;
+    } else if (std::this_thread::get_id() != reader_id_) {
+      // Alone it may exceed the budget (nothing else is then on the way); callers keep their
+      // sizes below it (guest/os.h).
+      budget_freed_.wait(lock, [&] {
+        return broken_ || reply_bytes_reserved_ == 0 ||
+               reply_bytes_reserved_ + reply_bytes <= reply_budget_;
+      });
+    }
     if (broken_) {
       lock.unlock();
       handler(kNotConnected, {});  // every request gets exactly one answer
@@ -120,7 +132,8 @@ void Connection::send(Opcode opcode, std::span<const uint8_t> body, std::span<co
     // after a later request's reply: sent, but not "in flight" for the mark.
     bool ordered = opcode == Opcode::kWrite && (hello_.capabilities & kCapOrderedWrites) &&
                    body.size() + tail.size() <= kOrderedWritePayload;
-    pending_.emplace(id, Pending{handler, counts && !ordered});
+    pending_.emplace(id, Pending{handler, counts && !ordered, reply_bytes});
+    reply_bytes_reserved_ += reply_bytes;
     if (counts) ++requests_sent_;
     if (counts && !ordered) ++counted_in_flight_;
   }
@@ -130,13 +143,24 @@ void Connection::send(Opcode opcode, std::span<const uint8_t> body, std::span<co
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // fail_all() already answered it
     if (it->second.in_flight_counts) --counted_in_flight_;
+    release_budget(it->second.reply_bytes);
     pending_.erase(it);
     lock.unlock();
     handler(kNotConnected, {});
   }
 }
 
+void Connection::release_budget(uint32_t bytes) {
+  if (bytes == 0) return;
+  reply_bytes_reserved_ -= bytes;
+  budget_freed_.notify_all();
+}
+
 void Connection::reader_loop() {
+  {
+    std::lock_guard lock(pending_mutex_);
+    reader_id_ = std::this_thread::get_id();
+  }
   FrameHeader header;
   std::vector<uint8_t> payload;
   while (stream_->read_frame(header, payload) == transport::FrameStream::ReadStatus::kFrame) {
@@ -151,6 +175,7 @@ void Connection::reader_loop() {
       auto it = pending_.find(header.request_id);
       if (it == pending_.end()) continue;  // not ours (an earlier session's leftovers)
       if (it->second.in_flight_counts) --counted_in_flight_;
+      release_budget(it->second.reply_bytes);
       handler = std::move(it->second.handler);
       pending_.erase(it);
     }
@@ -166,6 +191,7 @@ void Connection::reader_loop() {
     // below) or sees broken_ and answers itself.
     std::lock_guard lock(pending_mutex_);
     broken_ = true;
+    budget_freed_.notify_all();
   }
   fail_all();
   if (disconnect_callback_) disconnect_callback_();
@@ -187,6 +213,8 @@ void Connection::fail_all() {
     std::lock_guard lock(pending_mutex_);
     pending.swap(pending_);
     counted_in_flight_ = 0;
+    reply_bytes_reserved_ = 0;
+    budget_freed_.notify_all();
   }
   for (auto& [id, request] : pending) request.handler(kNotConnected, {});
 }

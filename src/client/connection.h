@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <future>
 #include <memory>
@@ -27,12 +28,18 @@ struct ClientError : std::runtime_error {
 };
 
 struct Options {
-  std::string guest_os = "linux";
+  std::string guest_os = canonical::os_name(canonical::native_os());
   std::string export_name;
   uint32_t max_message = protocol::kDefaultMaxMessage;
   // NOTIFY and directory attributes only for those that act on them
   // (fsout-mount in coherent mode).
   uint64_t capabilities = protocol::kCapAllKnown & ~protocol::kCapNotify & ~protocol::kCapDirAttrs;
+  // At most this many bytes of replies on the way at once (0: no limit). For a stream that
+  // drops what its receiver cannot buffer (FreeBSD's virtio console tty holds 23040 bytes):
+  // send() then waits until the replies already asked for leave room. A request's share is
+  // its largest possible reply (max_reply_bytes); requests sent from the reader thread
+  // (a reply handler's follow-up) never wait, so the reader cannot block itself.
+  uint32_t reply_budget = 0;
   // The protocol versions offered in HELLO (tests use other values).
   uint32_t min_version = protocol::kProtocolVersion;
   uint32_t max_version = protocol::kProtocolVersion;
@@ -70,7 +77,22 @@ class Connection {
   // Sends one request; `handler` runs on the reader thread (or at once,
   // with EIO-like status kNotConnected, when the stream is broken).
   void send(protocol::Opcode opcode, std::span<const uint8_t> body, std::span<const uint8_t> tail,
-            Handler handler);
+            Handler handler, uint32_t reply_bytes = kSmallReplyBytes);
+
+  // What a reply can take at most (status, fixed fields, a directory's attributes sent just
+  // before it): small for every request but those that carry data or lists.
+  static constexpr uint32_t kSmallReplyBytes = 1024;
+  template <class Request>
+  static uint32_t max_reply_bytes(const Request&) {
+    return kSmallReplyBytes;
+  }
+  static uint32_t max_reply_bytes(const protocol::ReadRequest& r) { return r.size + 512; }
+  static uint32_t max_reply_bytes(const protocol::OpenReadRequest& r) { return r.size + 512; }
+  static uint32_t max_reply_bytes(const protocol::ReaddirRequest& r) { return r.size + 1024; }
+  static uint32_t max_reply_bytes(const protocol::GetxattrRequest& r) { return r.size + 512; }
+  static uint32_t max_reply_bytes(const protocol::ListxattrRequest& r) { return r.size + 512; }
+  static uint32_t max_reply_bytes(const protocol::NodeRequest&) { return 4096 + 512; }  // READLINK
+  uint32_t reply_budget() const { return reply_budget_; }
 
   // Typed asynchronous call: `done(native_errno, reply)`; reply is only
   // meaningful when native_errno is 0 and, for data, only during the call.
@@ -83,14 +105,16 @@ class Connection {
       send(Op, body, tail, nullptr);
       return;
     }
-    send(Op, body, tail,
-         [done = std::move(done)](uint32_t status, std::span<const uint8_t> in) mutable {
-           Reply reply{};
-           if (status == 0 && !protocol::decode_message(in, reply))
-             status = uint32_t(canonical::Errno::kProto);
-           // A canonical errno this OS has no number for arrives as EIO.
-           done(status == 0 ? 0 : canonical::errno_from_wire(status).value_or(EIO), reply);
-         });
+    send(
+        Op, body, tail,
+        [done = std::move(done)](uint32_t status, std::span<const uint8_t> in) mutable {
+          Reply reply{};
+          if (status == 0 && !protocol::decode_message(in, reply))
+            status = uint32_t(canonical::Errno::kProto);
+          // A canonical errno this OS has no number for arrives as EIO.
+          done(status == 0 ? 0 : canonical::errno_from_wire(status).value_or(EIO), reply);
+        },
+        max_reply_bytes(request));
   }
 
   // Typed synchronous call (not for Tail-carrying replies: use call_async).
@@ -135,7 +159,13 @@ class Connection {
   struct Pending {
     Handler handler;
     bool in_flight_counts = true;  // for quiet_mark()
+    uint32_t reply_bytes = 0;      // its share of reply_budget_
   };
+  uint32_t reply_budget_ = 0;
+  uint64_t reply_bytes_reserved_ = 0;  // under pending_mutex_
+  std::condition_variable budget_freed_;
+  std::thread::id reader_id_;
+  void release_budget(uint32_t bytes);  // under pending_mutex_
   std::unordered_map<uint64_t, Pending> pending_;
   uint64_t requests_sent_ = 0;  // those that count; under pending_mutex_
   size_t counted_in_flight_ = 0;

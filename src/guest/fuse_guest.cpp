@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "guest/os.h"
 #include "protocol/canonical.h"
 #include "protocol/codec.h"
 
@@ -155,7 +156,13 @@ void send_about(fuse_req_t req, uint64_t first, uint64_t second,
 void op_init(void* userdata, fuse_conn_info* conn) {
   auto& guest = *static_cast<Guest*>(userdata);
   uint64_t caps = guest.connection->hello().capabilities;
-  conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS;
+  // Only what this kernel offers: FreeBSD's fusefs (protocol 7.23) has neither READDIRPLUS
+  // nor parallel directory operations, and libfuse refuses a mount that wants more.
+  auto want = [conn](uint64_t capability) {
+    if (conn->capable & capability) conn->want |= capability;
+  };
+  want(FUSE_CAP_ASYNC_READ);
+  want(FUSE_CAP_PARALLEL_DIROPS);
   // No atomic O_TRUNC: with it the kernel skips clearing SUID/SGID when a
   // non-owner opens with O_TRUNC. Without it, O_TRUNC on an existing file is
   // OPEN + SETATTR(size 0, new mode), as a local file system does it.
@@ -165,21 +172,22 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // (sending the new mode), judged with the writer's own credentials and
   // groups, which the host does not have for a WRITE.
   conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
-  if (caps & kCapReaddirplus) conn->want |= FUSE_CAP_READDIRPLUS;
-  if ((caps & kCapPosixLocks) && (conn->capable & FUSE_CAP_POSIX_LOCKS))
-    conn->want |= FUSE_CAP_POSIX_LOCKS;
-  if ((caps & kCapFlock) && (conn->capable & FUSE_CAP_FLOCK_LOCKS))
-    conn->want |= FUSE_CAP_FLOCK_LOCKS;
-  // 1 MiB requests: fewer round trips for bulk data (max_pages follows max_write).
-  conn->max_write = guest.connection->max_io();
-  conn->max_readahead =
-      guest.options.readahead ? guest.options.readahead : guest.connection->max_io();
+  if (caps & kCapReaddirplus) want(FUSE_CAP_READDIRPLUS);
+  if (caps & kCapPosixLocks) want(FUSE_CAP_POSIX_LOCKS);
+  if (caps & kCapFlock) want(FUSE_CAP_FLOCK_LOCKS);
+  // 1 MiB requests: fewer round trips for bulk data (max_pages follows max_write), as far as
+  // this kernel goes (os::max_io).
+  const unsigned max_io = guest.max_io();
+  conn->max_write = max_io;
+  if (max_io < kMaxIoSize) conn->max_read = max_io;  // as fsout-mount's -o max_read says
+  conn->max_readahead = guest.options.readahead ? os::max_io(guest.options.readahead) : max_io;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->time_gran = 1;  // the host keeps nanoseconds
   // Coherent: no OPENDIR/RELEASEDIR round trips, cached listings and
   // symlink targets; the host's NOTIFY for a node drops them.
-  if (guest.coherent && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT))
+  if (guest.coherent && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) &&
+      os::kernel_opens_directories_itself())
     guest.zero_message_opendir = true;
   if (guest.coherent && (conn->capable & FUSE_CAP_CACHE_SYMLINKS))
     conn->want |= FUSE_CAP_CACHE_SYMLINKS;
@@ -380,18 +388,17 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (guest.use_open_read && (fi->flags & O_ACCMODE) == O_RDONLY &&
       !(fi->flags & (O_TRUNC | O_DIRECT)) && !pages_cached(guest, ino)) {
     QuietMark mark = guest.quiet_mark();
-    connection(req).call_async<Op::kOpenRead>(OpenReadRequest{node_of(ino), flags, kOpenReadBytes},
-                                              [req, info, mark](int error, const OpenReadReply& r) {
-                                                if (error) {
-                                                  fuse_reply_err(req, error);
-                                                  return;
-                                                }
-                                                Guest& g = guest_of(req);
-                                                if (g.still_quiet(mark))
-                                                  g.opened_data.keep(mark, r.handle.value,
-                                                                     r.data.data, r.at_end);
-                                                answer_open(req, info, r.handle);
-                                              });
+    connection(req).call_async<Op::kOpenRead>(
+        OpenReadRequest{node_of(ino), flags, guest.reply_cap(kOpenReadBytes)},
+        [req, info, mark](int error, const OpenReadReply& r) {
+          if (error) {
+            fuse_reply_err(req, error);
+            return;
+          }
+          Guest& g = guest_of(req);
+          if (g.still_quiet(mark)) g.opened_data.keep(mark, r.handle.value, r.data.data, r.at_end);
+          answer_open(req, info, r.handle);
+        });
     return;
   }
   connection(req).call_async<Op::kOpen>(OpenRequest{node_of(ino), flags},
@@ -594,7 +601,8 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
   send_about<Op::kReaddir>(  // a listing moves the directory's atime
-      req, ino, 0, ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size), node_of(ino)},
+      req, ino, 0,
+      ReaddirRequest{handle_of(fi), uint64_t(offset), guest_of(req).reply_cap(size), node_of(ino)},
       [req, size](int error, const ReaddirReply& r) {
         if (error) {
           fuse_reply_err(req, error);
@@ -617,7 +625,8 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
 
 void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
   send_about<Op::kReaddirplus>(
-      req, ino, 0, ReaddirRequest{handle_of(fi), uint64_t(offset), uint32_t(size), node_of(ino)},
+      req, ino, 0,
+      ReaddirRequest{handle_of(fi), uint64_t(offset), guest_of(req).reply_cap(size), node_of(ino)},
       [req, size](int error, const ReaddirplusReply& r) {
         if (error) {
           fuse_reply_err(req, error);
@@ -719,9 +728,9 @@ bool xattr_fits(fuse_req_t req, const char* name, size_t size) {
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (!xattr_fits(req, name, 0)) return;
-  GetxattrRequest request{node_of(ino), XattrName{name},
-                          uint32_t(std::min<size_t>(size, kMaxXattrValueBytes))};
   Guest& guest = guest_of(req);
+  GetxattrRequest request{node_of(ino), XattrName{name},
+                          guest.reply_cap(std::min<size_t>(size, kMaxXattrValueBytes))};
   if (!guest.coherent || std::strcmp(name, "security.capability") != 0) {
     connection(req).call_async<Op::kGetxattr>(request, reply_xattr(req, size));
     return;
@@ -756,7 +765,8 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   connection(req).call_async<Op::kListxattr>(
-      ListxattrRequest{node_of(ino), uint32_t(std::min<size_t>(size, kMaxXattrValueBytes))},
+      ListxattrRequest{node_of(ino),
+                       guest_of(req).reply_cap(std::min<size_t>(size, kMaxXattrValueBytes))},
       reply_xattr(req, size));
 }
 
@@ -1209,5 +1219,13 @@ void Invalidator::loop() {
     }
   }
 }
+
+uint32_t Guest::reply_cap(size_t wanted) const {
+  uint32_t budget = connection->reply_budget();
+  size_t cap = budget > 2048 ? budget - 1024 : SIZE_MAX;
+  return uint32_t(std::min<size_t>({wanted, cap, UINT32_MAX}));
+}
+
+unsigned Guest::max_io() const { return unsigned(reply_cap(os::max_io(connection->max_io()))); }
 
 }  // namespace fsout::guest

@@ -173,6 +173,11 @@ class WritesBehind {
 
 struct Guest {
   client::Connection* connection = nullptr;
+  // The most data one reply may carry: what the host allows, and within the connection's
+  // reply budget where the stream has one (a FreeBSD virtio console, guest/os.h). Listing
+  // and attribute requests ask for no more than this.
+  uint32_t reply_cap(size_t wanted) const;
+  unsigned max_io() const;
   // Lock requests wait while RELEASEs are in flight: the kernel sends
   // RELEASE asynchronously after close(), and the open-file-description
   // locks of the closed file must be gone before a later lock request is

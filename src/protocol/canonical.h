@@ -6,7 +6,7 @@
 // the wire is therefore canonical, and each side converts at its own edge.
 //
 // Names defined here (namespace fsout::canonical):
-//   Os, kNativeOs, native_os()
+//   Os, kNativeOs, native_os(), os_name()
 //   Errno (one enumerator per Linux errno name: kPerm, kNoent, ..., plus the aliases
 //     kWouldblock, kDeadlock, kNotsup, kNoattr), kErrnoUnknown
 //   Open flags: kOpenRdonly, kOpenWronly, kOpenRdwr, kOpenAccessModeMask, kOpenCreat,
@@ -58,6 +58,9 @@ inline constexpr Os kNativeOs = Os::kLinux;
 #endif
 
 constexpr Os native_os() { return kNativeOs; }
+
+// The name a guest gives the host in HELLO ("linux", "freebsd").
+constexpr const char* os_name(Os os) { return os == Os::kFreeBsd ? "freebsd" : "linux"; }
 
 // ---------------------------------------------------------------------------------------------
 // errno

@@ -2,14 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/vm_sockets.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,12 +15,18 @@
 #include <cstdio>
 #include <cstring>
 
+#include "transport/os.h"
+
 namespace fsout::transport {
 namespace {
 
 [[noreturn]] void fail(const std::string& what) { throw TransportError(what); }
 
 std::string errno_text(int error) { return std::strerror(error); }
+
+// vsock's well-known context ids (the same numbers wherever vsock exists).
+constexpr uint32_t kVsockCidAny = 0xffffffff;
+constexpr uint32_t kVsockCidHost = 2;
 
 template <class T>
 bool parse_number(std::string_view text, T& out) {
@@ -92,9 +96,9 @@ Address parse_address(std::string_view text) {
     } else {
       address.kind = Address::Kind::kVsock;
       if (where == "any") {
-        address.cid = VMADDR_CID_ANY;
+        address.cid = kVsockCidAny;
       } else if (where == "host") {
-        address.cid = VMADDR_CID_HOST;
+        address.cid = kVsockCidHost;
       } else if (!parse_number(where, address.cid)) {
         fail("bad address '" + address.text + "': bad CID '" + std::string(where) + "'");
       }
@@ -105,38 +109,9 @@ Address parse_address(std::string_view text) {
        "' (use unix, tcp, vsock or serial)");
 }
 
-namespace {
-// /dev/virtio-ports/NAME is a symlink that only udev makes. Without udev
-// (an initramfs, a minimal guest) find the port by its name in sysfs.
-std::string find_virtio_port(const std::string& path) {
-  const std::string prefix = "/dev/virtio-ports/";
-  std::string name = path.rfind(prefix, 0) == 0 ? path.substr(prefix.size()) : std::string();
-  if (name.empty() || name.find('/') != std::string::npos) return path;
-  DIR* dir = opendir("/sys/class/virtio-ports");
-  if (!dir) return path;
-  std::string found = path;
-  while (dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    std::string port = entry->d_name;
-    FILE* file = fopen(("/sys/class/virtio-ports/" + port + "/name").c_str(), "re");
-    if (!file) continue;
-    char text[256] = {};
-    bool match = fgets(text, sizeof(text), file) != nullptr &&
-                 std::string(text).substr(0, std::string(text).find('\n')) == name;
-    fclose(file);
-    if (match) {
-      found = "/dev/" + port;
-      break;
-    }
-  }
-  closedir(dir);
-  return found;
-}
-}  // namespace
-
 int open_serial(const std::string& path) {
   std::string device = path;
-  if (access(device.c_str(), F_OK) != 0) device = find_virtio_port(path);
+  if (access(device.c_str(), F_OK) != 0) device = os::find_serial_port(path);
   int fd = open(device.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) fail("serial:" + path + ": " + errno_text(errno));
   struct stat st;
@@ -144,12 +119,7 @@ int open_serial(const std::string& path) {
     close(fd);
     fail("serial:" + path + ": not a character device");
   }
-  termios tio;
-  if (tcgetattr(fd, &tio) == 0) {
-    // A tty would otherwise translate newlines and eat control bytes.
-    cfmakeraw(&tio);
-    tcsetattr(fd, TCSANOW, &tio);
-  }
+  os::make_raw(fd);
   return fd;
 }
 
@@ -188,20 +158,8 @@ int connect_to(const Address& address) {
       freeaddrinfo(list);
       fail("cannot connect to " + address.text + ": " + errno_text(error));
     }
-    case Address::Kind::kVsock: {
-      int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) fail("cannot connect to " + address.text + ": vsock: " + errno_text(errno));
-      sockaddr_vm svm{};
-      svm.svm_family = AF_VSOCK;
-      svm.svm_cid = address.cid;
-      svm.svm_port = address.port;
-      if (connect(fd, reinterpret_cast<sockaddr*>(&svm), sizeof(svm)) != 0) {
-        int error = errno;
-        close(fd);
-        fail("cannot connect to " + address.text + ": " + errno_text(error));
-      }
-      return fd;
-    }
+    case Address::Kind::kVsock:
+      return os::vsock_connect(address.cid, address.port, address.text);
   }
   fail("unreachable");
 }
@@ -266,20 +224,8 @@ int listen_on(const Address& address) {
       freeaddrinfo(list);
       fail("cannot listen on " + address.text + ": " + errno_text(error));
     }
-    case Address::Kind::kVsock: {
-      int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) fail("cannot listen on " + address.text + ": vsock: " + errno_text(errno));
-      sockaddr_vm svm{};
-      svm.svm_family = AF_VSOCK;
-      svm.svm_cid = address.cid;
-      svm.svm_port = address.port;
-      if (bind(fd, reinterpret_cast<sockaddr*>(&svm), sizeof(svm)) != 0 || listen(fd, 64) != 0) {
-        int error = errno;
-        close(fd);
-        fail("cannot listen on " + address.text + ": " + errno_text(error));
-      }
-      return fd;
-    }
+    case Address::Kind::kVsock:
+      return os::vsock_listen(address.cid, address.port, address.text);
   }
   fail("unreachable");
 }

@@ -22,7 +22,6 @@ namespace {
 
 constexpr Os kBothOs[] = {Os::kLinux, Os::kFreeBsd};
 
-const char* os_name(Os os) { return os == Os::kFreeBsd ? "FreeBSD" : "Linux"; }
 
 std::span<const ErrnoMapping> errno_table(Os os) {
   if (os == Os::kFreeBsd) return kFreeBsdErrnoTable;

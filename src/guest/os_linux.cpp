@@ -1,0 +1,42 @@
+// Linux guests: readahead through the mount's backing device in sysfs.
+#include <limits.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "guest/os.h"
+
+namespace fsout::guest::os {
+
+// The kernel caps FUSE readahead at its default window (128 KiB) whatever max_readahead says;
+// the mount's backing device takes a larger one from sysfs. Found through mountinfo: stat()
+// on the mount point would wait for the FUSE loop, which is not running yet. Needs root.
+void set_readahead(const std::string& mountpoint, unsigned bytes) {
+  char resolved[PATH_MAX];
+  if (!realpath(mountpoint.c_str(), resolved)) return;
+  FILE* mounts = std::fopen("/proc/self/mountinfo", "re");
+  if (!mounts) return;
+  std::string device;
+  char line[4096];
+  while (std::fgets(line, sizeof(line), mounts)) {
+    char dev[64], point[4096];
+    if (std::sscanf(line, "%*d %*d %63s %*s %4095s", dev, point) != 2) continue;
+    if (std::strcmp(point, resolved) == 0 && std::strstr(line, " - fuse.fsout ")) device = dev;
+  }
+  std::fclose(mounts);
+  if (device.empty()) return;
+  FILE* knob = std::fopen(("/sys/class/bdi/" + device + "/read_ahead_kb").c_str(), "we");
+  if (!knob) return;
+  std::fprintf(knob, "%u\n", bytes / 1024);
+  std::fclose(knob);
+}
+
+// A virtio-serial port is a character device with its own buffers and flow control.
+unsigned serial_reply_budget() { return 0; }
+
+unsigned max_io(unsigned offered) { return offered; }
+
+bool kernel_opens_directories_itself() { return true; }
+
+}  // namespace fsout::guest::os
