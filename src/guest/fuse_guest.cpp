@@ -178,7 +178,9 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // 1 MiB requests: fewer round trips for bulk data (max_pages follows max_write), as far as
   // this kernel goes (os::max_io).
   const unsigned max_io = guest.max_io();
-  conn->max_write = max_io;
+  // Writes are not bound by the reply budget (their replies are small; the stream towards the
+  // host blocks when full instead of dropping).
+  conn->max_write = os::max_io(guest.connection->max_io());
   if (max_io < kMaxIoSize) conn->max_read = max_io;  // as fsout-mount's -o max_read says
   conn->max_readahead = guest.options.readahead ? os::max_io(guest.options.readahead) : max_io;
   conn->max_background = 64;
@@ -194,7 +196,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  if (!guest_of(req).coherent) {
+  if (!guest_of(req).coherent || !os::negative_entries_are_safe()) {
     connection(req).call_async<Op::kLookup>(LookupRequest{node_of(parent), Name{name}},
                                             reply_entry(req));
     return;
@@ -583,20 +585,21 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   fuse_file_info info = *fi;
-  connection(req).call_async<Op::kOpendir>(OpenRequest{node_of(ino), 0},
-                                           [req, info](int error, const OpenReply& r) mutable {
-                                             if (error) {
-                                               fuse_reply_err(req, error);
-                                               return;
-                                             }
-                                             info.fh = r.handle.value;
-                                             // Coherent: the kernel keeps directory
-                                             // listings; the host's NOTIFY for the
-                                             // directory drops them.
-                                             info.cache_readdir = guest_of(req).coherent;
-                                             info.keep_cache = guest_of(req).coherent;
-                                             fuse_reply_open(req, &info);
-                                           });
+  connection(req).call_async<Op::kOpendir>(
+      OpenRequest{node_of(ino), 0}, [req, info](int error, const OpenReply& r) mutable {
+        if (error) {
+          fuse_reply_err(req, error);
+          return;
+        }
+        info.fh = r.handle.value;
+        // Coherent: the kernel keeps directory
+        // listings; the host's NOTIFY for the
+        // directory drops them.
+        const bool keep = guest_of(req).coherent && os::directory_listings_cacheable();
+        info.cache_readdir = keep;
+        info.keep_cache = keep;
+        fuse_reply_open(req, &info);
+      });
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
@@ -1204,7 +1207,7 @@ void Invalidator::loop() {
     const std::string& name = note.name.value;
     switch (note.what) {
       case kNotifyInode:
-        fuse_lowlevel_notify_inval_inode(session_, note.node.value, 0, 0);
+        os::invalidate_inode(session_, note.node.value);
         break;
       case kNotifyEntry:
         fuse_lowlevel_notify_inval_entry(session_, note.parent.value, name.c_str(), name.size());
@@ -1222,7 +1225,7 @@ void Invalidator::loop() {
 
 uint32_t Guest::reply_cap(size_t wanted) const {
   uint32_t budget = connection->reply_budget();
-  size_t cap = budget > 2048 ? budget - 1024 : SIZE_MAX;
+  size_t cap = budget > 0 ? budget - std::min<uint32_t>(budget / 2, 1024) : SIZE_MAX;
   return uint32_t(std::min<size_t>({wanted, cap, UINT32_MAX}));
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "guest/fuse_guest.h"
 #include "guest/os.h"
 
 namespace fsout::guest::os {
@@ -38,5 +39,14 @@ unsigned serial_reply_budget() { return 0; }
 unsigned max_io(unsigned offered) { return offered; }
 
 bool kernel_opens_directories_itself() { return true; }
+
+bool negative_entries_are_safe() { return true; }
+
+bool directory_listings_cacheable() { return true; }
+
+// Offset 0, length 0: the attributes and every cached page.
+void invalidate_inode(fuse_session* session, unsigned long node) {
+  fuse_lowlevel_notify_inval_inode(session, node, 0, 0);
+}
 
 }  // namespace fsout::guest::os

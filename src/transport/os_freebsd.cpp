@@ -39,10 +39,15 @@ void make_raw(int fd) {
   tio.c_cflag &= ~static_cast<tcflag_t>(CRTSCTS);
   tio.c_cc[VMIN] = 1;
   tio.c_cc[VTIME] = 0;
-  // FreeBSD sizes a tty's queues from its speed (two seconds of data: speed / 5 bytes). The
-  // virtio console keeps 115200 whatever is asked (checked in the 13.2 guest), so its input
-  // queue holds 23040 bytes, and it drops what does not fit: the guest must never have more
-  // reply bytes on the way than that (client::Options::reply_budget, guest/os_freebsd.cpp).
+  // FreeBSD sizes a tty's queues from its speed (two seconds of data: speed / 5 bytes), and
+  // only when the speed changes; a pseudo-device such as the virtio console allows at most
+  // 115200. Its queues were sized at open from a lower speed (replies over ~2 KB were cut:
+  // the console driver drops what its input queue cannot take), so the speed is changed
+  // twice to make it size them again: 23040 bytes. The guest never has more reply bytes on
+  // the way than fit (client::Options::reply_budget, guest/os_freebsd.cpp).
+  cfsetspeed(&tio, B9600);
+  tcsetattr(fd, TCSANOW, &tio);
+  cfsetspeed(&tio, B115200);
   tcsetattr(fd, TCSANOW, &tio);
 }
 

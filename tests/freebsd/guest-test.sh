@@ -1,0 +1,71 @@
+#!/bin/sh
+# Runs inside the FreeBSD guest as the kit's /etc/rc.test: mounts the host's export over
+# virtio-serial and checks it. Every check prints "FSOUT-FREEBSD: PASS name" or
+# "FSOUT-FREEBSD: FAIL name why"; the host (run-freebsd-test.sh) reads them from the console
+# and checks the rest.
+M=/tmp/mnt
+PORT=serial:/dev/ttyV0.1
+pass() { echo "FSOUT-FREEBSD: PASS $1"; }
+fail() { echo "FSOUT-FREEBSD: FAIL $1 $2"; }
+mkdir -p $M /tmp/ufs /tmp/out
+
+# The guest's own UFS, for the battery's reference transcript.
+if mdconfig -a -t swap -s 64m -u 9 && newfs -U /dev/md9 >/dev/null && mount /dev/md9 /tmp/ufs; then
+  pass ufs
+else fail ufs "no UFS"; fi
+
+if fsout-mount -o allow_other $PORT $M; then pass mount; else fail mount "fsout-mount failed"; echo "FSOUT-FREEBSD: DONE"; exit 1; fi
+
+# 1. The battery on UFS and on the mount.
+mkdir /tmp/ufs/battery $M/battery
+sh /bin/battery.sh /tmp/ufs/battery >/tmp/battery-ufs.txt 2>&1 && pass battery-ufs || fail battery-ufs
+if sh /bin/battery.sh $M/battery >/tmp/battery-fsout.txt 2>&1; then pass battery-fsout
+else fail battery-fsout "$(head -n 3 /tmp/battery-fsout.txt | tr '\n' ' ')"; fi
+rmdir $M/battery
+cp /tmp/battery-ufs.txt /tmp/battery-fsout.txt $M/results/
+
+# 2. Files written on the host read back right in the guest.
+(cd $M/fromhost && md5 -r f* | sort -k2 >/tmp/sums.txt)
+if cmp -s /tmp/sums.txt $M/results/host-sums.txt; then pass host-to-guest
+else fail host-to-guest "$(diff /tmp/sums.txt $M/results/host-sums.txt | head -n 4 | tr '\n' ' ')"; fi
+
+# 3. Files written in the guest (checksummed here, before they cross), checked on the host.
+mkdir -p $M/fromguest
+for size in 0 1 4095 4096 65537 1048576 3000001; do
+  head -c $size /dev/random >/tmp/out/f$size
+done
+
+(cd /tmp/out && md5 -r f* | sort -k2 >/tmp/guest-sums.txt)
+cp /tmp/out/f* $M/fromguest/ && cp /tmp/guest-sums.txt $M/results/guest-sums.txt && pass guest-wrote || fail guest-wrote
+
+# 4. Bulk: 64 MiB written through the mount and read back (dd prints the rates).
+dd if=/dev/random of=/tmp/big64 bs=1m count=64 2>/dev/null
+md5 -q /tmp/big64 >/tmp/big64.md5
+echo "bulk write:"; if dd if=/tmp/big64 of=$M/big64 bs=1m 2>&1 | tail -n 1; then pass bulk-write; else fail bulk-write; fi
+cp /tmp/big64.md5 $M/results/big64.md5
+rm /tmp/big64
+echo "bulk read:"; dd if=$M/big64 of=/dev/null bs=1m 2>&1 | tail -n 1
+if [ "$(md5 -q $M/big64)" = "$(cat /tmp/big64.md5)" ]; then pass bulk-read; else fail bulk-read "checksum differs"; fi
+
+# 5. A change made on the host is seen here (the host changes the file when asked).
+[ "$(cat $M/coherence)" = before ] || fail coherence "unexpected start: $(cat $M/coherence)"
+: >$M/results/coherence-ready
+i=0
+while [ "$(cat $M/coherence)" != after ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if [ "$(cat $M/coherence)" = after ]; then echo "coherence: seen after $i polls of 0.1 s"; pass coherence
+else fail coherence "still $(cat $M/coherence) after 10 s"; fi
+
+# 6. The data-integrity exerciser on the mount.
+mkdir $M/integrity
+if fsout-exerciser --seed 1401 --ops "${KIT_EXERCISER_OPS:-6000}" $M/integrity >/tmp/exerciser.out 2>/tmp/exerciser.err; then
+  pass exerciser
+else
+  fail exerciser "$(head -n 3 /tmp/exerciser.err | tr '\n' ' ')"
+  cat /tmp/exerciser.err
+fi
+head -n 1 /tmp/exerciser.out
+rm -rf $M/integrity
+
+umount $M
+umount /tmp/ufs
+echo "FSOUT-FREEBSD: DONE"
