@@ -111,6 +111,10 @@ void fuse_log_line(enum fuse_log_level level, const char* format, va_list ap) {
   _exit(1);
 }
 
+// How long the mount may take to appear after fuse_session_mount() (see
+// os::mount_completes_later).
+constexpr int kMountWaitMs = 10'000;
+
 pthread_t main_thread;
 std::atomic<bool> unmounting = false;
 
@@ -224,9 +228,26 @@ int main(int argc, char** argv) {
   if (!session)
     die(last_fuse_message.empty() ? "cannot start the FUSE session" : last_fuse_message);
   if (fuse_set_signal_handlers(session) != 0) die("cannot install signal handlers");
+  char resolved[PATH_MAX];
+  if (!realpath(cmdline.mountpoint, resolved))
+    die(std::string("mountpoint ") + cmdline.mountpoint + ": " + std::strerror(errno));
+  const int mounts_before = fsout::guest::os::fuse_mounts_on(resolved);
   if (fuse_session_mount(session, cmdline.mountpoint) != 0)
     die(std::string("cannot mount on ") + cmdline.mountpoint +
         (last_fuse_message.empty() ? "" : ": " + last_fuse_message));
+  // We return (and a boot script goes on) only once the mount is there: a file written
+  // under the mount point before then would land in the directory beneath it.
+  if (fsout::guest::os::mount_completes_later()) {
+    int waited_ms = 0;
+    while (fsout::guest::os::fuse_mounts_on(resolved) <= mounts_before) {
+      if (waited_ms >= kMountWaitMs)
+        die(std::string("cannot mount on ") + cmdline.mountpoint +
+            ": the mount did not appear within " + std::to_string(kMountWaitMs / 1000) +
+            " s (is fusefs loaded? kldload fusefs)");
+      usleep(10 * 1000);
+      waited_ms += 10;
+    }
+  }
   fsout::guest::os::set_readahead(config.mountpoint, config.readahead);
   started = true;
   fuse_daemonize(cmdline.foreground);

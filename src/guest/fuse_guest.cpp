@@ -119,15 +119,17 @@ auto reply_entry(fuse_req_t req) {
 auto reply_empty(fuse_req_t req) {
   return [req](int error, const Empty&) { fuse_reply_err(req, error); };
 }
-auto reply_attr(fuse_req_t req, fuse_ino_t ino) {
-  return [req, ino, remember = Remember(req)](int error, const AttrReply& r) {
+auto reply_attr(fuse_req_t req, fuse_ino_t ino, bool size_changed = false) {
+  return [req, ino, size_changed, remember = Remember(req)](int error, const AttrReply& r) {
     if (error) {
       fuse_reply_err(req, error);
       return;
     }
     remember(node_of(ino), r.attr);
     struct stat st = to_stat(r.attr);
-    fuse_reply_attr(req, &st, guest_of(req).attr_timeout);
+    double timeout = guest_of(req).attr_timeout;
+    if (size_changed) timeout = os::truncate_attr_timeout(timeout);
+    fuse_reply_attr(req, &st, timeout);
   };
 }
 
@@ -284,7 +286,8 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fus
     r.valid |= kSetMtimeNow;
   else if (to_set & FUSE_SET_ATTR_MTIME)
     r.valid |= kSetMtime, r.mtime = {st->st_mtim.tv_sec, uint32_t(st->st_mtim.tv_nsec)};
-  send_about<Op::kSetattr>(req, ino, 0, r, reply_attr(req, ino));
+  send_about<Op::kSetattr>(req, ino, 0, r,
+                           reply_attr(req, ino, (to_set & FUSE_SET_ATTR_SIZE) != 0));
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {

@@ -10,6 +10,15 @@ struct fuse_session;
 
 namespace fsout::guest::os {
 
+// How many FUSE file systems are mounted on `mountpoint` (an absolute path without symlinks),
+// read without asking any of them (a FUSE mount answers nothing before its loop runs).
+int fuse_mounts_on(const std::string& mountpoint);
+
+// Whether fuse_session_mount() returns before the mount is in place. libfuse on FreeBSD
+// starts mount_fusefs in the background and returns; until it has mounted, a path under the
+// mount point names the bare directory below it (a mkdir there is lost under the mount).
+bool mount_completes_later();
+
 // After the mount: let the kernel read ahead `bytes` (best effort; Linux caps FUSE readahead
 // at the backing device's window, set through sysfs).
 void set_readahead(const std::string& mountpoint, unsigned bytes);
@@ -36,6 +45,12 @@ bool negative_entries_are_safe();
 // Tells the kernel that the host changed a node: its attributes and its cached data are
 // stale.
 void invalidate_inode(fuse_session* session, unsigned long node);
+
+// How long the kernel may keep the attributes a SETATTR that changed the size replies with.
+// FreeBSD 13.2's fusefs compares the reply's size with the size it cached before the
+// truncation and warns "cache incoherent" falsely (fixed upstream, freebsd-src pull request
+// #1110); a reply it may not cache is not compared, and the next stat asks the host.
+double truncate_attr_timeout(double usual);
 
 // The largest READ/WRITE this kernel's FUSE sends, to cap max_read/max_write/readahead
 // (Linux: what the host allows; FreeBSD fusefs: bounded by its own buffer size, MAXPHYS).

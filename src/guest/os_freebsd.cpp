@@ -1,6 +1,11 @@
 // FreeBSD guests (fusefs). Readahead is fusefs's own business (vfs.fusefs tunables and the
 // file system's block size); its I/O size is bounded by the kernel's MAXPHYS.
+#include <sys/mount.h>
 #include <sys/param.h>
+#include <sys/ucred.h>
+
+#include <cstring>
+#include <vector>
 
 #include "guest/fuse_guest.h"
 #include "guest/os.h"
@@ -8,6 +13,22 @@
 namespace fsout::guest::os {
 
 void set_readahead(const std::string&, unsigned) {}
+
+// MNT_NOWAIT: the kernel's own list, without a statfs of each file system.
+int fuse_mounts_on(const std::string& mountpoint) {
+  int count = getfsstat(nullptr, 0, MNT_NOWAIT);
+  if (count <= 0) return 0;
+  std::vector<struct statfs> mounts(size_t(count) + 8);
+  count = getfsstat(mounts.data(), long(mounts.size() * sizeof(struct statfs)), MNT_NOWAIT);
+  int found = 0;
+  for (int i = 0; i < count; ++i)
+    if (mountpoint == mounts[i].f_mntonname &&
+        std::strncmp(mounts[i].f_fstypename, "fusefs", 6) == 0)
+      ++found;
+  return found;
+}
+
+bool mount_completes_later() { return true; }
 
 // The port is a tty whose input queue holds 23040 bytes and drops the rest
 // (transport/os_freebsd.cpp): 16 KiB of replies, and room left for NOTIFYs that come
@@ -32,5 +53,7 @@ unsigned max_io(unsigned offered) {
   const unsigned limit = MAXPHYS;
   return offered < limit ? offered : limit;
 }
+
+double truncate_attr_timeout(double) { return 0; }
 
 }  // namespace fsout::guest::os

@@ -10,6 +10,23 @@
 
 namespace fsout::guest::os {
 
+int fuse_mounts_on(const std::string& mountpoint) {
+  FILE* mounts = std::fopen("/proc/self/mountinfo", "re");
+  if (!mounts) return 0;
+  int found = 0;
+  char line[4096];
+  while (std::fgets(line, sizeof(line), mounts)) {
+    char point[4096];
+    if (std::sscanf(line, "%*d %*d %*s %*s %4095s", point) != 1) continue;
+    if (mountpoint == point && std::strstr(line, " - fuse")) ++found;
+  }
+  std::fclose(mounts);
+  return found;
+}
+
+// mount(2) (or fusermount3, which it waits for) has mounted when fuse_session_mount() returns.
+bool mount_completes_later() { return false; }
+
 // The kernel caps FUSE readahead at its default window (128 KiB) whatever max_readahead says;
 // the mount's backing device takes a larger one from sysfs. Found through mountinfo: stat()
 // on the mount point would wait for the FUSE loop, which is not running yet. Needs root.
@@ -48,5 +65,7 @@ bool directory_listings_cacheable() { return true; }
 void invalidate_inode(fuse_session* session, unsigned long node) {
   fuse_lowlevel_notify_inval_inode(session, node, 0, 0);
 }
+
+double truncate_attr_timeout(double usual) { return usual; }
 
 }  // namespace fsout::guest::os

@@ -8,6 +8,15 @@ PORT=serial:/dev/ttyV0.1
 pass() { echo "FSOUT-FREEBSD: PASS $1"; }
 fail() { echo "FSOUT-FREEBSD: FAIL $1 $2"; }
 mkdir -p $M /tmp/ufs /tmp/out
+# fusefs warns of an incoherent cache once per mount, in the kernel's message buffer: after each
+# step, say which step first made it warn (the host fails the test on any warning).
+warned=0
+check_console() {
+  if [ $warned = 0 ] && sysctl -n kern.msgbuf | grep -q "incoherent\|protocol violation"; then
+    warned=1
+    echo "FSOUT-FREEBSD: FAIL no-incoherence fusefs warned during step $1"
+  fi
+}
 
 # The guest's own UFS, for the battery's reference transcript.
 if mdconfig -a -t swap -s 64m -u 9 && newfs -U /dev/md9 >/dev/null && mount /dev/md9 /tmp/ufs; then
@@ -15,6 +24,8 @@ if mdconfig -a -t swap -s 64m -u 9 && newfs -U /dev/md9 >/dev/null && mount /dev
 else fail ufs "no UFS"; fi
 
 if fsout-mount -o allow_other $PORT $M; then pass mount; else fail mount "fsout-mount failed"; echo "FSOUT-FREEBSD: DONE"; exit 1; fi
+# fsout-mount returns once the mount is in place (libfuse's mount_fusefs finishes later).
+if mount | grep -q " on $M (fusefs"; then pass mounted-on-return; else fail mounted-on-return "$(mount | tail -n 1)"; fi
 
 # 1. The battery on UFS and on the mount.
 mkdir /tmp/ufs/battery $M/battery
@@ -23,11 +34,13 @@ if sh /bin/battery.sh $M/battery >/tmp/battery-fsout.txt 2>&1; then pass battery
 else fail battery-fsout "$(head -n 3 /tmp/battery-fsout.txt | tr '\n' ' ')"; fi
 rmdir $M/battery
 cp /tmp/battery-ufs.txt /tmp/battery-fsout.txt $M/results/
+check_console battery
 
 # 2. Files written on the host read back right in the guest.
 (cd $M/fromhost && md5 -r f* | sort -k2 >/tmp/sums.txt)
 if cmp -s /tmp/sums.txt $M/results/host-sums.txt; then pass host-to-guest
 else fail host-to-guest "$(diff /tmp/sums.txt $M/results/host-sums.txt | head -n 4 | tr '\n' ' ')"; fi
+check_console host-to-guest
 
 # 3. Files written in the guest (checksummed here, before they cross), checked on the host.
 mkdir -p $M/fromguest
@@ -37,6 +50,7 @@ done
 
 (cd /tmp/out && md5 -r f* | sort -k2 >/tmp/guest-sums.txt)
 cp /tmp/out/f* $M/fromguest/ && cp /tmp/guest-sums.txt $M/results/guest-sums.txt && pass guest-wrote || fail guest-wrote
+check_console guest-wrote
 
 # 4. Bulk: 64 MiB written through the mount and read back (dd prints the rates).
 dd if=/dev/random of=/tmp/big64 bs=1m count=64 2>/dev/null
@@ -46,6 +60,7 @@ cp /tmp/big64.md5 $M/results/big64.md5
 rm /tmp/big64
 echo "bulk read:"; dd if=$M/big64 of=/dev/null bs=1m 2>&1 | tail -n 1
 if [ "$(md5 -q $M/big64)" = "$(cat /tmp/big64.md5)" ]; then pass bulk-read; else fail bulk-read "checksum differs"; fi
+check_console bulk
 
 # 5. A change made on the host is seen here (the host changes the file when asked).
 [ "$(cat $M/coherence)" = before ] || fail coherence "unexpected start: $(cat $M/coherence)"
@@ -54,6 +69,7 @@ i=0
 while [ "$(cat $M/coherence)" != after ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 if [ "$(cat $M/coherence)" = after ]; then echo "coherence: seen after $i polls of 0.1 s"; pass coherence
 else fail coherence "still $(cat $M/coherence) after 10 s"; fi
+check_console coherence
 
 # 6. The data-integrity exerciser on the mount.
 mkdir $M/integrity
@@ -65,6 +81,7 @@ else
 fi
 head -n 1 /tmp/exerciser.out
 rm -rf $M/integrity
+check_console exerciser
 
 umount $M
 umount /tmp/ufs

@@ -99,7 +99,7 @@ check() {  # name, condition...
 console=$run/console.log
 tr -d '\r' <"$console" >"$console.clean" && mv "$console.clean" "$console"
 grep -a "FSOUT-FREEBSD:" "$console" || true
-for name in ufs mount battery-ufs battery-fsout host-to-guest guest-wrote bulk-write bulk-read coherence exerciser; do
+for name in ufs mount mounted-on-return battery-ufs battery-fsout host-to-guest guest-wrote bulk-write bulk-read coherence exerciser; do
   check "guest: $name" grep -aq "FSOUT-FREEBSD: PASS $name" "$console"
 done
 check "guest: no failures" bash -c "! grep -aq 'FSOUT-FREEBSD: FAIL' '$console'"
