@@ -54,14 +54,14 @@ struct stat to_stat(const Attr& a) {
   return st;
 }
 
-fuse_entry_param to_entry(const Guest& guest, const EntryReply& e) {
+fuse_entry_param to_entry(Guest& guest, const EntryReply& e) {
   fuse_entry_param param{};
   param.ino = e.node.value;
   param.generation = e.generation;
   // The kernel keys its inodes by the node id; programs see the host's
   // st_ino (stable across renames, the same for hard links).
   param.attr = to_stat(e.attr);
-  param.attr_timeout = guest.attr_timeout;
+  param.attr_timeout = guest.attr_timeout_for(e.node.value, e.attr);
   param.entry_timeout = guest.entry_timeout;
   return param;
 }
@@ -119,17 +119,15 @@ auto reply_entry(fuse_req_t req) {
 auto reply_empty(fuse_req_t req) {
   return [req](int error, const Empty&) { fuse_reply_err(req, error); };
 }
-auto reply_attr(fuse_req_t req, fuse_ino_t ino, bool size_changed = false) {
-  return [req, ino, size_changed, remember = Remember(req)](int error, const AttrReply& r) {
+auto reply_attr(fuse_req_t req, fuse_ino_t ino) {
+  return [req, ino, remember = Remember(req)](int error, const AttrReply& r) {
     if (error) {
       fuse_reply_err(req, error);
       return;
     }
     remember(node_of(ino), r.attr);
     struct stat st = to_stat(r.attr);
-    double timeout = guest_of(req).attr_timeout;
-    if (size_changed) timeout = os::truncate_attr_timeout(timeout);
-    fuse_reply_attr(req, &st, timeout);
+    fuse_reply_attr(req, &st, guest_of(req).attr_timeout_for(ino, r.attr));
   };
 }
 
@@ -221,6 +219,7 @@ void forgotten(Guest& guest, fuse_ino_t ino) {
   guest.no_capabilities.forgotten(ino);
   guest.dir_attrs.forgotten(ino);
   guest.recent_attrs.forgotten(ino);
+  guest.told_sizes.forgotten(ino);
   {
     std::lock_guard lock(guest.cached_mutex);
     guest.pages_cached.erase(ino);
@@ -256,7 +255,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if ((guest.use_dir_attrs && guest.dir_attrs.find(ino, known)) ||
       (guest.coherent && guest.recent_attrs.find(ino, known, mark) && guest.still_quiet(mark))) {
     struct stat st = to_stat(known);
-    fuse_reply_attr(req, &st, guest.attr_timeout);
+    fuse_reply_attr(req, &st, guest.attr_timeout_for(ino, known));
     return;
   }
   connection(req).call_async<Op::kGetattr>(GetattrRequest{node_of(ino), handle_of(fi)},
@@ -286,8 +285,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fus
     r.valid |= kSetMtimeNow;
   else if (to_set & FUSE_SET_ATTR_MTIME)
     r.valid |= kSetMtime, r.mtime = {st->st_mtim.tv_sec, uint32_t(st->st_mtim.tv_nsec)};
-  send_about<Op::kSetattr>(req, ino, 0, r,
-                           reply_attr(req, ino, (to_set & FUSE_SET_ATTR_SIZE) != 0));
+  send_about<Op::kSetattr>(req, ino, 0, r, reply_attr(req, ino));
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -486,6 +484,7 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
   // kernel's buffer is not needed afterwards.
   WriteRequest r{handle_of(fi), uint64_t(offset),
                  Tail{std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), size)}};
+  if (guest.guard_sizes) guest.told_sizes.wrote(ino, uint64_t(offset) + size);
   if (guest.use_writes_behind) {
     if (int error = guest.writes_behind.take_error(fi->fh)) {
       fuse_reply_err(req, error);  // an earlier write of this file failed
@@ -732,12 +731,22 @@ bool xattr_fits(fuse_req_t req, const char* name, size_t size) {
   return true;
 }
 
+// The wire's name for the kernel's (canon::xattr_name_to_wire); answers EOPNOTSUPP itself
+// when there is none.
+std::optional<std::string> wire_xattr_name(fuse_req_t req, const char* name) {
+  std::optional<std::string> wire = canon::xattr_name_to_wire(name);
+  if (!wire) fuse_reply_err(req, EOPNOTSUPP);
+  return wire;
+}
+
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (!xattr_fits(req, name, 0)) return;
+  std::optional<std::string> wire_name = wire_xattr_name(req, name);
+  if (!wire_name) return;
   Guest& guest = guest_of(req);
-  GetxattrRequest request{node_of(ino), XattrName{name},
+  GetxattrRequest request{node_of(ino), XattrName{*wire_name},
                           guest.reply_cap(std::min<size_t>(size, kMaxXattrValueBytes))};
-  if (!guest.coherent || std::strcmp(name, "security.capability") != 0) {
+  if (!guest.coherent || *wire_name != "security.capability") {
     connection(req).call_async<Op::kGetxattr>(request, reply_xattr(req, size));
     return;
   }
@@ -762,24 +771,63 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
     fuse_reply_err(req, EINVAL);
     return;
   }
+  std::optional<std::string> wire_name = wire_xattr_name(req, name);
+  if (!wire_name) return;
   guest_of(req).no_capabilities.changed(ino);
-  send_about<Op::kSetxattr>(
-      req, ino, 0,
-      SetxattrRequest{node_of(ino), XattrName{name}, XattrValue{std::string(value, size)}, *wire},
-      reply_empty(req));
+  send_about<Op::kSetxattr>(req, ino, 0,
+                            SetxattrRequest{node_of(ino), XattrName{*wire_name},
+                                            XattrValue{std::string(value, size)}, *wire},
+                            reply_empty(req));
+}
+
+// The host's listing ("a\0b\0") in the kernel's names; names it has none for are left out.
+std::string native_xattr_list(const std::string& wire) {
+  std::string native;
+  for (size_t at = 0; at < wire.size();) {
+    size_t end = wire.find('\0', at);
+    if (end == std::string::npos) end = wire.size();
+    if (auto name = canon::xattr_name_from_wire(std::string_view(wire).substr(at, end - at))) {
+      native += *name;
+      native += '\0';
+    }
+    at = end + 1;
+  }
+  return native;
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Guest& guest = guest_of(req);
+  if (!canon::xattr_names_mapped()) {
+    connection(req).call_async<Op::kListxattr>(
+        ListxattrRequest{node_of(ino),
+                         guest.reply_cap(std::min<size_t>(size, kMaxXattrValueBytes))},
+        reply_xattr(req, size));
+    return;
+  }
+  // Rewritten names have other lengths: the whole listing is needed even for its size.
   connection(req).call_async<Op::kListxattr>(
-      ListxattrRequest{node_of(ino),
-                       guest_of(req).reply_cap(std::min<size_t>(size, kMaxXattrValueBytes))},
-      reply_xattr(req, size));
+      ListxattrRequest{node_of(ino), guest.reply_cap(kMaxXattrValueBytes)},
+      [req, size](int error, const XattrReply& r) {
+        if (error) {
+          fuse_reply_err(req, error);
+          return;
+        }
+        std::string names = native_xattr_list(r.value.value);
+        if (size == 0)
+          fuse_reply_xattr(req, names.size());
+        else if (names.size() > size)
+          fuse_reply_err(req, ERANGE);
+        else
+          fuse_reply_buf(req, names.data(), names.size());
+      });
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   if (!xattr_fits(req, name, 0)) return;
+  std::optional<std::string> wire_name = wire_xattr_name(req, name);
+  if (!wire_name) return;
   guest_of(req).no_capabilities.changed(ino);
-  send_about<Op::kRemovexattr>(req, ino, 0, RemovexattrRequest{node_of(ino), XattrName{name}},
+  send_about<Op::kRemovexattr>(req, ino, 0, RemovexattrRequest{node_of(ino), XattrName{*wire_name}},
                                reply_empty(req));
 }
 
@@ -954,6 +1002,7 @@ void configure_cache(Guest& guest) {
   guest.coherent = guest.options.cache == CacheMode::kCoherent;
   guest.entry_timeout = guest.options.entry_timeout >= 0 ? guest.options.entry_timeout : timeout;
   guest.attr_timeout = guest.options.attr_timeout >= 0 ? guest.options.attr_timeout : timeout;
+  guest.guard_sizes = guest.attr_timeout > 0 && os::kernel_distrusts_size_changes();
 }
 
 bool NoCapabilities::known(uint64_t node) {
@@ -1036,6 +1085,26 @@ void DirAttrs::drop_all() {
 void DirAttrs::forgotten(uint64_t node) {
   std::lock_guard lock(mutex_);
   attrs_.erase(node);
+}
+
+double ToldSizes::timeout_for(uint64_t node, const Attr& attr, double usual) {
+  if (!S_ISREG(canon::mode_from_wire(attr.mode).value_or(0))) return usual;
+  std::lock_guard lock(mutex_);
+  auto [at, added] = sizes_.try_emplace(node, attr.size);
+  if (added || at->second == attr.size) return usual;
+  at->second = attr.size;
+  return 0;
+}
+
+void ToldSizes::wrote(uint64_t node, uint64_t end) {
+  std::lock_guard lock(mutex_);
+  auto at = sizes_.find(node);
+  if (at != sizes_.end() && at->second < end) at->second = end;
+}
+
+void ToldSizes::forgotten(uint64_t node) {
+  std::lock_guard lock(mutex_);
+  sizes_.erase(node);
 }
 
 void RecentAttrs::keep(const QuietMark& mark, uint64_t node, const Attr& attr) {
@@ -1216,7 +1285,8 @@ void Invalidator::loop() {
         fuse_lowlevel_notify_inval_entry(session_, note.parent.value, name.c_str(), name.size());
         break;
       case kNotifyDelete:
-        if (fuse_lowlevel_notify_delete(session_, note.parent.value, note.node.value, name.c_str(),
+        if (!os::kernel_takes_notify_delete() ||
+            fuse_lowlevel_notify_delete(session_, note.parent.value, note.node.value, name.c_str(),
                                         name.size()) != 0)
           fuse_lowlevel_notify_inval_entry(session_, note.parent.value, name.c_str(), name.size());
         break;

@@ -118,6 +118,24 @@ class RecentAttrs {
   QuietMark mark_;
 };
 
+// The size the kernel was last told for each regular file, where the kernel takes a reply
+// whose size differs from the one it has cached (and not yet timed out) for a server bug
+// (os::kernel_distrusts_size_changes). A host change can reach such a kernel in any reply
+// that carries attributes (a SETATTR for the atime, a LOOKUP) before the host's NOTIFY does,
+// and its own truncations look the same to it; a reply with a new size is therefore given no
+// cache time: not compared, and the next stat asks the host.
+class ToldSizes {
+ public:
+  // The attribute cache time to answer with for `node`, now reported with `size`.
+  double timeout_for(uint64_t node, const protocol::Attr& attr, double usual);
+  void wrote(uint64_t node, uint64_t end);  // the kernel extends its size on a write
+  void forgotten(uint64_t node);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<uint64_t, uint64_t> sizes_;
+};
+
 // The first bytes of a file, from the OPEN_READ that opened it (kCapOpenRead,
 // coherent mode): the kernel's READ right after the open is answered from
 // them while the OPEN_READ's mark holds, so a small file costs one round
@@ -197,6 +215,12 @@ struct Guest {
   RecentAttrs recent_attrs;    // used in coherent mode
   OpenedData opened_data;      // coherent, and the host takes OPEN_READ
   WritesBehind writes_behind;  // coherent, and the host orders small WRITEs
+  bool guard_sizes = false;    // os::kernel_distrusts_size_changes()
+  ToldSizes told_sizes;        // used where guard_sizes
+  // The attribute cache time for a reply that tells the kernel `attr` of `node`.
+  double attr_timeout_for(uint64_t node, const protocol::Attr& attr) {
+    return guard_sizes ? told_sizes.timeout_for(node, attr, attr_timeout) : attr_timeout;
+  }
   bool use_writes_behind = false;
   // Drops the kernel's pages and attributes of a node (off the reader
   // thread); set when the mount runs.

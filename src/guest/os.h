@@ -46,11 +46,16 @@ bool negative_entries_are_safe();
 // stale.
 void invalidate_inode(fuse_session* session, unsigned long node);
 
-// How long the kernel may keep the attributes a SETATTR that changed the size replies with.
-// FreeBSD 13.2's fusefs compares the reply's size with the size it cached before the
-// truncation and warns "cache incoherent" falsely (fixed upstream, freebsd-src pull request
-// #1110); a reply it may not cache is not compared, and the next stat asks the host.
-double truncate_attr_timeout(double usual);
+// Whether this kernel takes a reply whose size differs from the size it has cached, while
+// that is still valid, for a server bug and warns "cache incoherent" (FreeBSD's fusefs; 13.2
+// also compares the reply to its own truncation with the old size, freebsd-src pull request
+// #1110). See ToldSizes.
+bool kernel_distrusts_size_changes();
+
+// Whether this kernel takes FUSE_NOTIFY_DELETE (a name removed, with its node). FreeBSD
+// 13.2's fusefs takes only the two INVAL notifications and answers ENOSYS, which libfuse
+// logs on every try; there the name is invalidated instead.
+bool kernel_takes_notify_delete();
 
 // The largest READ/WRITE this kernel's FUSE sends, to cap max_read/max_write/readahead
 // (Linux: what the host allows; FreeBSD fusefs: bounded by its own buffer size, MAXPHYS).

@@ -30,9 +30,6 @@ int fuse_mounts_on(const std::string& mountpoint) {
 
 bool mount_completes_later() { return true; }
 
-// The port is a tty whose input queue holds 23040 bytes and drops the rest
-// (transport/os_freebsd.cpp): 16 KiB of replies, and room left for NOTIFYs that come
-// unasked.
 bool kernel_opens_directories_itself() { return false; }
 
 bool negative_entries_are_safe() { return false; }
@@ -46,6 +43,9 @@ void invalidate_inode(fuse_session* session, unsigned long node) {
   fuse_lowlevel_notify_inval_inode(session, node, 0, 0);
 }
 
+// The port is a tty whose input queue holds 23040 bytes and drops the rest
+// (transport/os_freebsd.cpp): 16 KiB of replies, and room left for NOTIFYs that come
+// unasked.
 unsigned serial_reply_budget() { return 16 * 1024; }
 
 unsigned max_io(unsigned offered) {
@@ -54,6 +54,8 @@ unsigned max_io(unsigned offered) {
   return offered < limit ? offered : limit;
 }
 
-double truncate_attr_timeout(double) { return 0; }
+bool kernel_takes_notify_delete() { return false; }
+
+bool kernel_distrusts_size_changes() { return true; }
 
 }  // namespace fsout::guest::os

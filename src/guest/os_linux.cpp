@@ -66,6 +66,8 @@ void invalidate_inode(fuse_session* session, unsigned long node) {
   fuse_lowlevel_notify_inval_inode(session, node, 0, 0);
 }
 
-double truncate_attr_timeout(double usual) { return usual; }
+bool kernel_takes_notify_delete() { return true; }
+
+bool kernel_distrusts_size_changes() { return false; }
 
 }  // namespace fsout::guest::os

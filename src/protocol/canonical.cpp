@@ -799,6 +799,32 @@ std::optional<int> xattr_flags_from_wire(uint32_t wire, Os os) {
   return bits_from_wire(tables_for(os).xattr_flags, wire);
 }
 
+namespace {
+// Rewrites the prefix of `name` from one side of the table to the other; nullopt when no row
+// has it, or when nothing follows the prefix.
+std::optional<std::string> map_xattr_namespace(std::string_view name, bool to_wire) {
+  for (const XattrNamespaceMapping& row : kFreeBsdXattrNamespaceTable) {
+    std::string_view from = to_wire ? row.native : row.wire;
+    std::string_view to = to_wire ? row.wire : row.native;
+    if (name.size() > from.size() && name.substr(0, from.size()) == from)
+      return std::string(to) + std::string(name.substr(from.size()));
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<std::string> xattr_name_to_wire(std::string_view native, Os os) {
+  if (os == Os::kLinux) return std::string(native);
+  return map_xattr_namespace(native, true);
+}
+
+std::optional<std::string> xattr_name_from_wire(std::string_view wire, Os os) {
+  if (os == Os::kLinux) return std::string(wire);
+  return map_xattr_namespace(wire, false);
+}
+
+bool xattr_names_mapped(Os os) { return os != Os::kLinux; }
+
 std::optional<uint32_t> access_mask_to_wire(int native, Os os) {
   return bits_to_wire(tables_for(os).access_mask, static_cast<uint32_t>(native));
 }

@@ -45,6 +45,8 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <string_view>
 
 namespace fsout::canonical {
 
@@ -728,6 +730,29 @@ inline constexpr std::array<ValueMapping, 0> kFreeBsdXattrFlagTable{};
 
 [[nodiscard]] std::optional<uint32_t> xattr_flags_to_wire(int native, Os os = native_os());
 [[nodiscard]] std::optional<int> xattr_flags_from_wire(uint32_t wire, Os os = native_os());
+
+// Extended attribute names. The wire's are Linux's "namespace.name" strings (user., trusted.,
+// security., system.). FreeBSD numbers its namespaces and its fusefs sends "user." and
+// "system." names; FreeBSD's system namespace is root's own, as Linux's trusted. is, so:
+//   FreeBSD user.X   <-> wire user.X
+//   FreeBSD system.X <-> wire trusted.X
+// A wire name with no FreeBSD form (security.*, Linux's system.posix_acl_*) has none: it is
+// left out of a FreeBSD guest's listings. Linux names cross unchanged.
+struct XattrNamespaceMapping {
+  std::string_view native;  // prefix, with the dot
+  std::string_view wire;
+};
+inline constexpr auto kFreeBsdXattrNamespaceTable = std::to_array<XattrNamespaceMapping>({
+    {"user.", "user."},
+    {"system.", "trusted."},
+});
+
+[[nodiscard]] std::optional<std::string> xattr_name_to_wire(std::string_view native,
+                                                            Os os = native_os());
+[[nodiscard]] std::optional<std::string> xattr_name_from_wire(std::string_view wire,
+                                                              Os os = native_os());
+// Whether names change between this OS and the wire (a listing must then be rewritten).
+[[nodiscard]] bool xattr_names_mapped(Os os = native_os());
 
 // Access mask (access(2)); kAccessExists (F_OK) is the empty mask.
 constexpr uint32_t kAccessExists = 0;

@@ -33,6 +33,11 @@ sh /bin/battery.sh /tmp/ufs/battery >/tmp/battery-ufs.txt 2>&1 && pass battery-u
 if sh /bin/battery.sh $M/battery >/tmp/battery-fsout.txt 2>&1; then pass battery-fsout
 else fail battery-fsout "$(head -n 3 /tmp/battery-fsout.txt | tr '\n' ' ')"; fi
 rmdir $M/battery
+# The system calls the shell cannot make (locks, extattr_*, open flags), the same way.
+mkdir /tmp/ufs/syscalls $M/syscalls
+fsout-freebsd-syscalls /tmp/ufs/syscalls >>/tmp/battery-ufs.txt 2>&1 || fail syscalls-ufs
+fsout-freebsd-syscalls $M/syscalls >>/tmp/battery-fsout.txt 2>&1 || fail syscalls-fsout
+rmdir $M/syscalls
 cp /tmp/battery-ufs.txt /tmp/battery-fsout.txt $M/results/
 check_console battery
 
@@ -58,8 +63,10 @@ md5 -q /tmp/big64 >/tmp/big64.md5
 echo "bulk write:"; if dd if=/tmp/big64 of=$M/big64 bs=1m 2>&1 | tail -n 1; then pass bulk-write; else fail bulk-write; fi
 cp /tmp/big64.md5 $M/results/big64.md5
 rm /tmp/big64
-echo "bulk read:"; dd if=$M/big64 of=/dev/null bs=1m 2>&1 | tail -n 1
+echo "bulk read (just written):"; dd if=$M/big64 of=/dev/null bs=1m 2>&1 | tail -n 1
 if [ "$(md5 -q $M/big64)" = "$(cat /tmp/big64.md5)" ]; then pass bulk-read; else fail bulk-read "checksum differs"; fi
+echo "bulk cold read (written on the host):"; dd if=$M/cold64 of=/dev/null bs=1m 2>&1 | tail -n 1
+if [ "$(md5 -q $M/cold64)" = "$(cat $M/results/cold64.md5)" ]; then pass bulk-cold-read; else fail bulk-cold-read "checksum differs"; fi
 check_console bulk
 
 # 5. A change made on the host is seen here (the host changes the file when asked).

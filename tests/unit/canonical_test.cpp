@@ -22,7 +22,6 @@ namespace {
 
 constexpr Os kBothOs[] = {Os::kLinux, Os::kFreeBsd};
 
-
 std::span<const ErrnoMapping> errno_table(Os os) {
   if (os == Os::kFreeBsd) return kFreeBsdErrnoTable;
   return kLinuxErrnoTable;
@@ -565,6 +564,35 @@ const BitSetTable kBitSetTables[] = {
     {"access mask", access_mask_to_wire, access_mask_from_wire, {0, 0}},
     {"fallocate mode", fallocate_mode_to_wire, fallocate_mode_from_wire, {0, 0}},
 };
+
+TEST(CanonicalXattrNames, LinuxNamesCrossUnchanged) {
+  for (const char* name : {"user.a", "trusted.x", "security.selinux", "system.posix_acl_access"}) {
+    EXPECT_EQ(xattr_name_to_wire(name, Os::kLinux), name);
+    EXPECT_EQ(xattr_name_from_wire(name, Os::kLinux), name);
+  }
+  EXPECT_FALSE(xattr_names_mapped(Os::kLinux));
+}
+
+TEST(CanonicalXattrNames, FreeBsdSystemNamespaceIsTrusted) {
+  EXPECT_TRUE(xattr_names_mapped(Os::kFreeBsd));
+  EXPECT_EQ(xattr_name_to_wire("user.mime", Os::kFreeBsd), "user.mime");
+  EXPECT_EQ(xattr_name_to_wire("system.tag", Os::kFreeBsd), "trusted.tag");
+  EXPECT_EQ(xattr_name_from_wire("user.mime", Os::kFreeBsd), "user.mime");
+  EXPECT_EQ(xattr_name_from_wire("trusted.tag", Os::kFreeBsd), "system.tag");
+  // No FreeBSD form: refused, never passed on under another meaning.
+  EXPECT_EQ(xattr_name_from_wire("security.selinux", Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(xattr_name_from_wire("system.posix_acl_access", Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(xattr_name_to_wire("trusted.x", Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(xattr_name_to_wire("security.x", Os::kFreeBsd), std::nullopt);
+  EXPECT_EQ(xattr_name_to_wire("user.", Os::kFreeBsd), std::nullopt);  // no name after it
+  EXPECT_EQ(xattr_name_to_wire("usera", Os::kFreeBsd), std::nullopt);
+  // Every name that crosses comes back as it went.
+  for (const char* name : {"user.a", "system.b", "user.system.c", "system.user.d"}) {
+    auto wire = xattr_name_to_wire(name, Os::kFreeBsd);
+    ASSERT_TRUE(wire) << name;
+    EXPECT_EQ(xattr_name_from_wire(*wire, Os::kFreeBsd), name);
+  }
+}
 
 TEST(CanonicalLossless, EveryNativeBitIsCarriedOrRefused) {
   for (const BitSetTable& table : kBitSetTables) {
