@@ -196,7 +196,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  if (!guest_of(req).coherent || !os::negative_entries_are_safe()) {
+  if (!guest_of(req).coherent) {
     connection(req).call_async<Op::kLookup>(LookupRequest{node_of(parent), Name{name}},
                                             reply_entry(req));
     return;
@@ -587,21 +587,21 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   fuse_file_info info = *fi;
-  connection(req).call_async<Op::kOpendir>(
-      OpenRequest{node_of(ino), 0}, [req, info](int error, const OpenReply& r) mutable {
-        if (error) {
-          fuse_reply_err(req, error);
-          return;
-        }
-        info.fh = r.handle.value;
-        // Coherent: the kernel keeps directory
-        // listings; the host's NOTIFY for the
-        // directory drops them.
-        const bool keep = guest_of(req).coherent && os::directory_listings_cacheable();
-        info.cache_readdir = keep;
-        info.keep_cache = keep;
-        fuse_reply_open(req, &info);
-      });
+  connection(req).call_async<Op::kOpendir>(OpenRequest{node_of(ino), 0},
+                                           [req, info](int error, const OpenReply& r) mutable {
+                                             if (error) {
+                                               fuse_reply_err(req, error);
+                                               return;
+                                             }
+                                             info.fh = r.handle.value;
+                                             // Coherent: the kernel keeps directory
+                                             // listings; the host's NOTIFY for the
+                                             // directory drops them.
+                                             const bool keep = guest_of(req).coherent;
+                                             info.cache_readdir = keep;
+                                             info.keep_cache = keep;
+                                             fuse_reply_open(req, &info);
+                                           });
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {

@@ -32,16 +32,6 @@ unsigned serial_reply_budget();
 // listing with ENOSYS.
 bool kernel_opens_directories_itself();
 
-// Whether this kernel may keep a directory's listing across opens (FOPEN_CACHE_DIR,
-// FOPEN_KEEP_CACHE) and drops it on the host's notification. FreeBSD 13.2's fusefs kept a
-// listing without the directory made through it since.
-bool directory_listings_cacheable();
-
-// Whether this kernel forgets a cached "no such name" when a file of that name is created
-// through it. FreeBSD 13.2's fusefs does not (a mkdir's directory then stays ENOENT to cd), so
-// there a lookup that finds nothing is answered without a cache time.
-bool negative_entries_are_safe();
-
 // Tells the kernel that the host changed a node: its attributes and its cached data are
 // stale.
 void invalidate_inode(fuse_session* session, unsigned long node);

@@ -32,10 +32,6 @@ bool mount_completes_later() { return true; }
 
 bool kernel_opens_directories_itself() { return false; }
 
-bool negative_entries_are_safe() { return false; }
-
-bool directory_listings_cacheable() { return false; }
-
 // fusefs drops the attribute cache only for offset -1 ("attributes only"); data at offset 0.
 // Both, attributes first, so that the new size is not taken for an incoherent server.
 void invalidate_inode(fuse_session* session, unsigned long node) {

@@ -57,10 +57,6 @@ unsigned max_io(unsigned offered) { return offered; }
 
 bool kernel_opens_directories_itself() { return true; }
 
-bool negative_entries_are_safe() { return true; }
-
-bool directory_listings_cacheable() { return true; }
-
 // Offset 0, length 0: the attributes and every cached page.
 void invalidate_inode(fuse_session* session, unsigned long node) {
   fuse_lowlevel_notify_inval_inode(session, node, 0, 0);

@@ -67,7 +67,9 @@ for size in 0 1 4096 20000 65536 1000001; do head -c $size /dev/urandom >"$expor
 head -c $((64 << 20)) /dev/urandom >"$export_dir/cold64"
 md5sum <"$export_dir/cold64" | cut -d' ' -f1 >"$export_dir/results/cold64.md5"
 printf 'before\n' >"$export_dir/coherence"
+mkdir "$export_dir/coherence-dir"
 
+truncate -s 160M "$run/disk.img"  # the guest's own UFS disk, for the rates beside fsout's
 "$fsoutd" --serial-streams --listen "unix:$socket" "$export_dir" 2>>"$run/fsoutd.log" &
 daemon=$!
 for _ in $(seq 100); do [[ -S $socket ]] && break; sleep 0.05; done
@@ -75,6 +77,7 @@ for _ in $(seq 100); do [[ -S $socket ]] && break; sleep 0.05; done
 
 qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -monitor none -no-reboot \
   -serial "file:$run/console.log" -cdrom "$run/guest.iso" \
+  -drive "file=$run/disk.img,if=virtio,format=raw" \
   -device virtio-serial-pci \
   -chardev "socket,id=fsout,path=$socket,reconnect=1" \
   -device virtserialport,chardev=fsout,name=fsout &
@@ -87,6 +90,8 @@ while kill -0 "$qemu" 2>/dev/null; do
   if ((SECONDS > deadline)); then echo "run-freebsd-test: the guest did not finish in time" >&2; break; fi
   if ((!changed)) && [[ -e $export_dir/results/coherence-ready ]]; then
     printf 'after\n' >"$export_dir/coherence"
+    : >"$export_dir/coherence-new"
+    : >"$export_dir/coherence-dir/added"
     changed=1
   fi
   sleep 0.1
@@ -130,6 +135,6 @@ else
   head -n 80 "$run/battery.diff"
   failures=$((failures + 1))
 fi
-grep -a "^bulk\|bytes transferred\|exerciser: seed\|coherence: seen" "$console" || true
+grep -a "^bulk\|^ufs disk\|bytes transferred\|exerciser: seed\|coherence: seen" "$console" || true
 echo "freebsd vm test: $failures failed check(s)"
 exit $((failures > 0))

@@ -267,6 +267,62 @@ TEST_F(ServerTest, ReaddirplusPagesThroughABigDirectory) {
   EXPECT_GT(pages, 20);           // the 4 KiB budget was honoured
 }
 
+// Whatever size a request asks for, the reply fits the message size the session negotiated
+// (and the host builds no more than that): a READ is shortened, a listing comes in pages.
+TEST_F(ServerTest, RepliesNeverExceedTheNegotiatedMessageSize) {
+  start();
+  write_file(exported("big"), std::string(1 << 20, 'x'));
+  fs::create_directory(exported("dir"));
+  for (int i = 0; i < 3000; ++i)
+    write_file(exported("dir/a-rather-long-file-name-for-the-listing-" + std::to_string(i)), "");
+  client::Options options;
+  options.max_message = 64 * 1024;
+  auto c = connect(options);
+  auto file = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"big"}});
+  ASSERT_TRUE(file.ok());
+  auto h = c->call<Opcode::kOpen>(OpenRequest{file.value().node, canonical::kOpenRdonly});
+  ASSERT_TRUE(h.ok());
+  auto read = c->call<Opcode::kRead>(ReadRequest{h.value().handle, 0, 1 << 20});
+  ASSERT_TRUE(read.ok());
+  EXPECT_GT(read.value().data.data.size(), 0u);
+  EXPECT_LE(read.value().data.data.size(), 64u * 1024);
+  auto dir = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"dir"}});
+  ASSERT_TRUE(dir.ok());
+  auto handle = c->call<Opcode::kOpendir>(OpenRequest{dir.value().node, 0});
+  ASSERT_TRUE(handle.ok());
+  for (Opcode op : {Opcode::kReaddir, Opcode::kReaddirplus}) {
+    std::set<std::string> seen;
+    uint64_t offset = 0;
+    int pages = 0;
+    for (;; ++pages) {
+      size_t count = 0;
+      if (op == Opcode::kReaddir) {
+        auto page = c->call<Opcode::kReaddir>(
+            ReaddirRequest{handle.value().handle, offset, UINT32_MAX, {}});
+        ASSERT_TRUE(page.ok());
+        for (auto& entry : page.value().entries)
+          seen.insert(entry.name.value), offset = entry.next_offset;
+        count = page.value().entries.size();
+      } else {
+        auto page = c->call<Opcode::kReaddirplus>(
+            ReaddirRequest{handle.value().handle, offset, UINT32_MAX, {}});
+        ASSERT_TRUE(page.ok());
+        std::vector<ForgetItem> looked_up;
+        for (auto& item : page.value().entries) {
+          seen.insert(item.dirent.name.value), offset = item.dirent.next_offset;
+          if (item.entry.node.value) looked_up.push_back({item.entry.node, 1});
+        }
+        c->call_async<Opcode::kForget>(ForgetRequest{looked_up}, [](int, const Empty&) {});
+        count = page.value().entries.size();
+      }
+      if (count == 0) break;
+    }
+    EXPECT_EQ(seen.size(), 3002u);
+    EXPECT_GT(pages, 1);  // 3000 entries do not fit one 64 KiB message
+  }
+  EXPECT_TRUE(c->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok());  // the session goes on
+}
+
 // Without a handle (the guest kernel opened the directory itself), READDIR
 // names the node; each page is read from a fresh open at the offset given.
 TEST_F(ServerTest, ReaddirWithoutAHandlePagesByNode) {
