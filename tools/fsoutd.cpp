@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -34,6 +35,10 @@ const char kUsage[] =
     "  --max-message BYTES  largest frame payload accepted (default 1052672)\n"
     "  --max-handles N      open files and directories per session (default 4096)\n"
     "  --max-nodes N        inodes a session may hold (default 1048576)\n"
+    "                       Both per-session limits are kept to a quarter (nodes) and an\n"
+    "                       eighth (handles) of the fd limit, so that no session can take\n"
+    "                       every fd from the others\n"
+    "  --max-sessions N     connections served at once; more are closed (default 256)\n"
     "  --export-name NAME   refuse guests that ask for another export name\n"
     "  --uid-map GUEST:HOST:COUNT   guest uids GUEST.. are host uids HOST.. (repeatable);\n"
     "                       other ids show as 65534 and cannot create or be given\n"
@@ -82,6 +87,26 @@ void raise_fd_limit() {
   setrlimit(RLIMIT_NOFILE, &limit);
 }
 
+// Each node holds an fd and each handle one more: a session's budgets are kept well below
+// the process's limit, so that one guest that looks up or opens everything runs into its
+// own limit (its requests wait, then fail), not the daemon's (where accept and every other
+// session would fail too).
+// Returns a line for the log when the limits were lowered under a tight fd limit.
+std::string fit_budgets_to_fd_limit(fsout::host::Limits& limits) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return "";
+  const size_t fds = limit.rlim_cur == RLIM_INFINITY ? size_t(1) << 30 : size_t(limit.rlim_cur);
+  const size_t nodes = std::max<size_t>(16, fds / 4), handles = std::max<size_t>(8, fds / 8);
+  std::string note;
+  if ((limits.max_nodes > nodes || limits.max_handles > handles) && fds < 65536)  // a tight limit
+    note = "fsoutd: per-session limits: " + std::to_string(std::min(limits.max_nodes, nodes)) +
+           " nodes, " + std::to_string(std::min(limits.max_handles, handles)) +
+           " open files (the fd limit is " + std::to_string(fds) + ")\n";
+  limits.max_nodes = std::min(limits.max_nodes, nodes);
+  limits.max_handles = std::min(limits.max_handles, handles);
+  return note;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -93,6 +118,7 @@ int main(int argc, char** argv) {
     kMaxMessage,
     kMaxHandles,
     kMaxNodes,
+    kMaxSessions,
     kExportName,
     kUidMap,
     kGidMap,
@@ -105,6 +131,7 @@ int main(int argc, char** argv) {
                                    {"max-message", required_argument, nullptr, kMaxMessage},
                                    {"max-handles", required_argument, nullptr, kMaxHandles},
                                    {"max-nodes", required_argument, nullptr, kMaxNodes},
+                                   {"max-sessions", required_argument, nullptr, kMaxSessions},
                                    {"export-name", required_argument, nullptr, kExportName},
                                    {"uid-map", required_argument, nullptr, kUidMap},
                                    {"gid-map", required_argument, nullptr, kGidMap},
@@ -139,6 +166,9 @@ int main(int argc, char** argv) {
         break;
       case kMaxNodes:
         config.session.limits.max_nodes = number<size_t>("--max-nodes", optarg, 16, 1 << 26);
+        break;
+      case kMaxSessions:
+        config.max_sessions = number<size_t>("--max-sessions", optarg, 1, 65536);
         break;
       case kExportName:
         config.session.export_name = optarg;
@@ -192,6 +222,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   fsout::host::install_session_signals();
   raise_fd_limit();
+  const std::string budget_note = fit_budgets_to_fd_limit(config.session.limits);
   // Modes arrive with the guest's umask already applied (by the guest
   // kernel): applying ours as well would mask them twice.
   umask(0);
@@ -203,6 +234,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fsoutd: serving %s on", config.root_path.c_str());
     for (const auto& text : listen) std::fprintf(stderr, " %s", text.c_str());
     std::fprintf(stderr, "%s\n", config.session.read_only ? " (read-only)" : "");
+    std::fputs(budget_note.c_str(), stderr);
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     std::fprintf(stderr, "fsoutd: stopping (%s)\n", strsignal(signal_number));

@@ -91,6 +91,10 @@ void Connection::say_hello(const Options& options) {
     if (error == kMalformedReply) throw ClientError(name_ + ": malformed HELLO reply");
     if (error != 0) {
       int native = canonical::errno_from_wire(error).value_or(EIO);
+      if (native == ESTALE)  // the host's export directory was deleted or replaced
+        throw ClientError(name_ +
+                          ": server refused the session: its export directory is gone "
+                          "(deleted or replaced on the host; see fsoutd's log)");
       throw ClientError(name_ + ": server refused the session: " + std::strerror(native));
     }
     if (hello_.version == 0 || hello_.version < options.min_version ||

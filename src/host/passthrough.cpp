@@ -701,8 +701,9 @@ class Passthrough final : public FileSystem {
   Result<LockReply> Getlk(const GetlkRequest& r) override {
     HandleRef h = handle(r.handle);
     if (!h || h->dir) return Errno{EBADF};
-    struct flock fl = to_flock(r.lock);
-    if (fl.l_type < 0) return Errno{EINVAL};
+    std::optional<struct flock> wanted = to_flock(r.lock);
+    if (!wanted) return Errno{EINVAL};
+    struct flock fl = *wanted;
     int fd = lock_fd(*h, r.owner);
     if (fd < 0) return Errno{-fd};
     if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return last_error();
@@ -721,8 +722,9 @@ class Passthrough final : public FileSystem {
   Result<Empty> Setlk(const SetlkRequest& r) override {
     HandleRef h = handle(r.handle);
     if (!h || h->dir) return Errno{EBADF};
-    struct flock fl = to_flock(r.lock);
-    if (fl.l_type < 0) return Errno{EINVAL};
+    std::optional<struct flock> wanted = to_flock(r.lock);
+    if (!wanted) return Errno{EINVAL};
+    struct flock fl = *wanted;
     int fd = lock_fd(*h, r.owner);
     if (fd < 0) return Errno{-fd};
     if (fl.l_type != F_UNLCK) remember_owner(h->node->id, r.owner, r.lock);
@@ -944,11 +946,15 @@ class Passthrough final : public FileSystem {
     }
   }
 
-  static struct flock to_flock(const Lock& lock) {
+  // The host's form of a guest's lock range; nullopt (EINVAL) for a type without a row, a
+  // range that ends before it starts, or a start past what off_t holds.
+  static std::optional<struct flock> to_flock(const Lock& lock) {
+    std::optional<int> type = canon::lock_type_from_wire(lock.type);
+    if (!type || lock.end < lock.start || lock.start > uint64_t(LLONG_MAX)) return std::nullopt;
     struct flock fl {};
-    fl.l_type = short(canon::lock_type_from_wire(lock.type).value_or(-1));  // -1: refused
+    fl.l_type = short(*type);
     fl.l_whence = SEEK_SET;
-    fl.l_start = off_t(std::min<uint64_t>(lock.start, uint64_t(LLONG_MAX)));
+    fl.l_start = off_t(lock.start);
     fl.l_len = (lock.end == UINT64_MAX || lock.end >= uint64_t(LLONG_MAX))
                    ? 0
                    : off_t(lock.end - lock.start + 1);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +23,7 @@ Server::Server(ServerConfig config) : config_(std::move(config)) {
   if (root_fd_ < 0)
     throw std::runtime_error("cannot serve '" + config_.root_path + "': " + std::strerror(errno));
   config_.session.root_fd = root_fd_;
+  config_.session.root_path = config_.root_path;
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (config_.watch_changes) {
     std::string why;
@@ -45,6 +47,9 @@ Server::~Server() {
 
 void Server::listen(const transport::Address& address) {
   int fd = address.kind == transport::Address::Kind::kSerial ? -1 : transport::listen_on(address);
+  // Non-blocking, so that accept() after a backoff returns when the connection it was for
+  // has gone (accepted sockets are blocking whatever the listener is).
+  if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   listeners_.emplace_back(fd, address);
 }
 
@@ -60,15 +65,43 @@ void Server::start() {
 
 void Server::accept_loop(int listen_fd, std::string name) {
   unsigned counter = 0;
+  int backoff_ms = 0;     // while accept fails for want of fds or memory
+  bool at_limit = false;  // refusing connections: too many sessions (logged once)
   for (;;) {
-    pollfd fds[2] = {{listen_fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    if (fds[1].revents) return;
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {listen_fd, POLLIN, 0}};
+    // While backing off only the wake fd is watched: the pending connection would make a
+    // level-triggered poll return at once, and the loop would spin.
+    int ready = poll(fds, backoff_ms ? 1 : 2, backoff_ms ? backoff_ms : kReapIntervalMs);
+    if (ready < 0 && errno != EINTR) return;
+    if (fds[0].revents) return;
+    reap();  // finished sessions' threads, also when nobody connects
+    if (ready <= 0 && !backoff_ms) continue;
     int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;  // EMFILE, ECONNABORTED, ...: keep listening
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        if (!backoff_ms)
+          std::fprintf(stderr, "fsoutd: %s: cannot accept a connection (%s); retrying\n",
+                       name.c_str(), std::strerror(errno));
+        backoff_ms = backoff_ms ? std::min(backoff_ms * 2, kMaxBackoffMs) : kMinBackoffMs;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        backoff_ms = 0;  // nothing pending (after a backoff)
+      }
+      continue;  // ECONNABORTED, ...: the next one
+    }
+    if (backoff_ms) {
+      std::fprintf(stderr, "fsoutd: %s: accepting connections again\n", name.c_str());
+      backoff_ms = 0;
+    }
+    if (session_count() >= config_.max_sessions) {
+      if (!at_limit)
+        std::fprintf(stderr,
+                     "fsoutd: %s: %zu sessions already (--max-sessions); refusing new ones\n",
+                     name.c_str(), config_.max_sessions);
+      at_limit = true;
+      close(fd);
+      continue;
+    }
+    at_limit = false;
     int one = 1;
     // Replies are small and latency-bound: never hold them back to coalesce
     // (fails harmlessly on unix sockets).
@@ -78,7 +111,6 @@ void Server::accept_loop(int listen_fd, std::string name) {
     // GB/s (writes, whose data goes the other way, measured no worse).
     int buffer = 4 << 20;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof(buffer));
-    reap();
     std::string peer = name + "#" + std::to_string(++counter);
     launch(std::make_unique<transport::FrameStream>(fd, config_.serial_streams), peer);
   }
@@ -111,8 +143,7 @@ void Server::serial_loop(std::string path) {
         sessions_.push_back(running);
       }
       raw->run();
-      std::lock_guard lock(mutex_);
-      running->done = true;
+      finish(*running);
     }
     pollfd wake{wake_fd_, POLLIN, 0};
     if (poll(&wake, 1, 200) > 0) return;
@@ -131,9 +162,22 @@ void Server::launch(std::unique_ptr<transport::FrameStream> stream, std::string 
   sessions_.push_back(running);
   running->thread = std::thread([this, running] {
     running->session->run();
-    std::lock_guard guard(mutex_);
-    running->done = true;
+    finish(*running);
   });
+}
+
+// A session that has ended gives back what it holds at once, on its own thread: its nodes'
+// fds, its lock waiters, its record locks (a host program may be waiting for them). Only
+// the thread itself is left for reap() to join.
+void Server::finish(Running& running) {
+  std::unique_ptr<Session> ended;
+  {
+    std::lock_guard lock(mutex_);
+    ended = std::move(running.session);
+  }
+  ended.reset();
+  std::lock_guard lock(mutex_);
+  running.done = true;
 }
 
 void Server::reap() {
@@ -141,7 +185,7 @@ void Server::reap() {
   {
     std::lock_guard lock(mutex_);
     for (auto it = sessions_.begin(); it != sessions_.end();) {
-      if ((*it)->done && (*it)->thread.joinable()) {
+      if ((*it)->done) {
         finished.push_back(*it);
         it = sessions_.erase(it);
       } else {
@@ -149,7 +193,8 @@ void Server::reap() {
       }
     }
   }
-  for (auto& running : finished) running->thread.join();
+  for (auto& running : finished)
+    if (running->thread.joinable()) running->thread.join();
 }
 
 size_t Server::session_count() {
@@ -171,7 +216,11 @@ void Server::stop() {
   uint64_t one = 1;
   if (write(wake_fd_, &one, sizeof(one)) < 0) {
   }
-  for (auto& running : all) running->session->stop();
+  {
+    std::lock_guard lock(mutex_);  // finish() takes sessions away under it
+    for (auto& running : all)
+      if (running->session) running->session->stop();
+  }
   for (auto& thread : listener_threads_) thread.join();
   listener_threads_.clear();
   for (auto& running : all)

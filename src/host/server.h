@@ -22,6 +22,8 @@ struct ServerConfig {
   bool serial_streams = false;
   // Watch the export for host changes and offer guests NOTIFY (needs root).
   bool watch_changes = true;
+  // Connections served at once; more are closed as they come (each costs threads).
+  size_t max_sessions = 256;
 };
 
 class Server {
@@ -50,7 +52,11 @@ class Server {
   void accept_loop(int listen_fd, std::string name);
   void serial_loop(std::string path);
   void launch(std::unique_ptr<transport::FrameStream> stream, std::string peer);
+  void finish(Running& running);
   void reap();
+  static constexpr int kReapIntervalMs = 1000;
+  static constexpr int kMinBackoffMs = 50;
+  static constexpr int kMaxBackoffMs = 1000;
 
   ServerConfig config_;
   int root_fd_ = -1;

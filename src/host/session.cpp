@@ -1,6 +1,7 @@
 #include "host/session.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -415,6 +416,20 @@ void Session::after_request() {
   if (!notes.empty()) send_notifications(notes);
 }
 
+// fsoutd holds the export open from its start: when the directory is deleted, or another
+// one is put in its place, a new guest would get the old, dead one (empty, every create
+// ENOENT). Empty when the export is still what the path names.
+std::string Session::export_gone() const {
+  struct stat held {
+  }, named{};
+  if (fstat(config_.root_fd, &held) != 0 || held.st_nlink == 0) return "was deleted";
+  if (config_.root_path.empty()) return "";
+  if (stat(config_.root_path.c_str(), &named) != 0) return "was deleted";
+  if (named.st_dev != held.st_dev || named.st_ino != held.st_ino)
+    return "was replaced by another directory";
+  return "";
+}
+
 void Session::hello(const Job& job) {
   HelloRequest request;
   if (!decode_message(job.payload, request)) {
@@ -441,6 +456,13 @@ void Session::hello(const Job& job) {
       request.export_name.value != config_.export_name) {
     send_error(job.header, ENOENT);
     fault("guest asked for export '" + request.export_name.value + "'");
+    return;
+  }
+  if (std::string gone = export_gone(); !gone.empty()) {
+    send_error(job.header, ESTALE);
+    log("the export " + config_.root_path + " " + gone +
+        "; refusing the guest (restart fsoutd to serve what is there now)");
+    if (!faulted_.exchange(true) && !stream_->resyncs()) stream_->shutdown();
     return;
   }
   auto fs = make_passthrough(config_.root_fd, config_.limits, config_.ids);

@@ -23,7 +23,8 @@
 namespace fsout::host {
 
 struct SessionConfig {
-  int root_fd = -1;  // O_PATH directory fd of the export (not owned)
+  int root_fd = -1;       // O_PATH directory fd of the export (not owned)
+  std::string root_path;  // the export as named on the command line (root_fd was opened from it)
   bool read_only = false;
   unsigned workers = 4;  // threads, and so requests in flight; reading pauses beyond
   uint32_t max_message = protocol::kDefaultMaxMessage;
@@ -62,6 +63,7 @@ class Session : public ChangeWatcher::Subscriber {
   template <class Request, class Reply, class Call>
   void serve(const Job& job, Call call);
   void hello(const Job& job);
+  std::string export_gone() const;
   void reset_state();  // waits for in-flight requests, then drops the FileSystem
   void fault(const std::string& why);
   void send_error(const protocol::FrameHeader& request, int native_errno);

@@ -19,9 +19,10 @@ template <class T>
 struct IsVector<std::vector<T>> : std::true_type {};
 template <class T>
 struct IsBounded : std::false_type {};
-template <size_t L>
-struct IsBounded<Bounded<L>> : std::true_type {
+template <size_t L, bool B>
+struct IsBounded<Bounded<L, B>> : std::true_type {
   static constexpr size_t kLimit = L;
+  static constexpr bool kBinary = B;
 };
 
 template <class T>
@@ -66,6 +67,8 @@ void decode_value(Reader& r, T& v) {
     if (r.ok() && !is_valid_name(v.value)) r.fail();
   } else if constexpr (IsBounded<T>::value) {
     v.value = std::string(r.bytes(IsBounded<T>::kLimit));
+    // SECURITY: see Bounded: a C string with a NUL inside is refused, never truncated.
+    if (!IsBounded<T>::kBinary && r.ok() && v.value.find('\0') != std::string::npos) r.fail();
   } else if constexpr (std::is_same_v<T, Tail>) {
     v.data = r.rest();
   } else if constexpr (IsVector<T>::value) {

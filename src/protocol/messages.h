@@ -74,8 +74,10 @@ struct Name {
   bool operator==(const Name&) const = default;
 };
 
-// Byte string with a wire limit given by its type (see codec.h).
-template <size_t Limit>
+// Byte string with a wire limit given by its type (see codec.h). Unless it is `Binary`, it
+// becomes a C string on the other side (a symlink target, an xattr name), so a NUL in it
+// fails decoding: cut at the NUL it would mean something else than what was checked.
+template <size_t Limit, bool Binary = false>
 struct Bounded {
   std::string value;
   bool operator==(const Bounded&) const = default;
@@ -83,7 +85,7 @@ struct Bounded {
 using Text = Bounded<kMaxTextBytes>;
 using PathText = Bounded<kMaxPathBytes>;
 using XattrName = Bounded<kMaxXattrNameBytes>;
-using XattrValue = Bounded<kMaxXattrValueBytes>;
+using XattrValue = Bounded<kMaxXattrValueBytes, true>;  // values and listings ("a\0b\0")
 using EntryName = Bounded<1024>;
 
 // The rest of the payload, not copied: file data in READ replies and WRITE

@@ -7,20 +7,26 @@
 //   export/            what fsoutd serves
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "client/connection.h"
 
@@ -51,12 +57,18 @@ class Confinement : public ::testing::Test {
     fs::create_directory(root_ + "/export");
     std::ofstream(root_ + "/outside/secret") << kSecret;
     address_ = "unix:" + root_ + "/sock";
+    std::vector<std::string> args = {FSOUTD_PATH, "--listen", address_};
+    for (auto& extra : extra_args()) args.push_back(extra);
+    args.push_back(root_ + "/export");
     daemon_ = fork();
     if (daemon_ == 0) {
       int log = open((root_ + "/fsoutd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(log, 2);
-      execl(FSOUTD_PATH, FSOUTD_PATH, "--listen", address_.c_str(), (root_ + "/export").c_str(),
-            nullptr);
+      before_exec();
+      std::vector<char*> argv;
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(FSOUTD_PATH, argv.data());
       _exit(127);
     }
     for (int i = 0; i < 500 && !fs::exists(root_ + "/sock"); ++i) std::this_thread::sleep_for(10ms);
@@ -87,6 +99,11 @@ class Confinement : public ::testing::Test {
     }
     return text;
   }
+
+  // For fixtures that start fsoutd differently: more options, and what the child process
+  // does just before it becomes fsoutd.
+  virtual std::vector<std::string> extra_args() { return {}; }
+  virtual void before_exec() {}
 
   std::unique_ptr<Connection> connect() { return Connection::open(address_, {}); }
   std::string in_export(const std::string& name) { return root_ + "/export/" + name; }
@@ -374,6 +391,244 @@ TEST_F(Confinement, GarbageSessionIsClosedOthersGoOn) {
       MkdirRequest{kRootNode, Name{"still-here"}, canonical::kModeDirectory | 0755, {}});
   EXPECT_TRUE(entry.ok());
   EXPECT_TRUE(fs::is_directory(in_export("still-here")));
+}
+
+// ---- hardening: names with NUL, lock ranges, sessions that end, fds, connections
+
+// A NUL inside a C string the host would pass on (an xattr name, a symlink target) would
+// cut it: checked whole, used cut. The request is refused as malformed; nothing is made.
+TEST_F(Confinement, NulInsideXattrNamesAndSymlinkTargetsIsRefusedNotCut) {
+  std::ofstream(in_export("f")) << "data";
+  auto node_of = [&](Connection& c) {
+    return c.call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"f"}}).value().node;
+  };
+  for (std::string name :
+       {std::string("trusted.fsout.owner\0", 20), std::string("user.x\0hidden", 13)}) {
+    auto c = connect();
+    EXPECT_EQ(c->call<Opcode::kSetxattr>(
+                   SetxattrRequest{node_of(*c), XattrName{name}, XattrValue{"0:0"}, 0})
+                  .error(),
+              ENOTCONN);
+  }
+  char value[64];
+  EXPECT_LT(getxattr(in_export("f").c_str(), "user.x", value, sizeof value), 0);
+  EXPECT_LT(getxattr(in_export("f").c_str(), "trusted.fsout.owner", value, sizeof value), 0);
+  {
+    auto c = connect();
+    EXPECT_EQ(
+        c->call<Opcode::kSymlink>(
+             SymlinkRequest{kRootNode, Name{"link"}, PathText{std::string("f\0/../../x", 10)}, {}})
+            .error(),
+        ENOTCONN);
+  }
+  EXPECT_FALSE(fs::exists(fs::symlink_status(in_export("link"))));
+  // Binary values still cross whole.
+  auto c = connect();
+  std::string binary("a\0b\0c", 5);
+  ASSERT_TRUE(c->call<Opcode::kSetxattr>(
+                   SetxattrRequest{node_of(*c), XattrName{"user.bin"}, XattrValue{binary}, 0})
+                  .ok());
+  EXPECT_EQ(getxattr(in_export("f").c_str(), "user.bin", value, sizeof value), 5);
+  EXPECT_EQ(std::string(value, 5), binary);
+}
+
+TEST_F(Confinement, LockRangesThatEndBeforeTheyStartAreEinval) {
+  std::ofstream(in_export("f")) << "data";
+  auto c = connect();
+  auto node = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"f"}});
+  ASSERT_TRUE(node.ok());
+  auto h = c->call<Opcode::kOpen>(OpenRequest{node.value().node, canonical::kOpenRdwr});
+  ASSERT_TRUE(h.ok());
+  Lock backwards{kLockWrite, 100, 10, 1};
+  EXPECT_EQ(c->call<Opcode::kSetlk>(SetlkRequest{h.value().handle, 1, backwards, 0}).error(),
+            EINVAL);
+  EXPECT_EQ(c->call<Opcode::kGetlk>(GetlkRequest{h.value().handle, 1, backwards}).error(), EINVAL);
+  Lock past_off_t{kLockWrite, uint64_t(1) << 63, UINT64_MAX, 1};
+  EXPECT_EQ(c->call<Opcode::kSetlk>(SetlkRequest{h.value().handle, 1, past_off_t, 0}).error(),
+            EINVAL);
+  // Nothing was locked.
+  int fd = open(in_export("f").c_str(), O_RDWR);
+  struct flock whole {};
+  whole.l_type = F_WRLCK;
+  whole.l_whence = SEEK_SET;
+  EXPECT_EQ(fcntl(fd, F_OFD_SETLK, &whole), 0);
+  close(fd);
+}
+
+// The export directory deleted or replaced under a running fsoutd: new guests are refused,
+// and the log says why, instead of getting the old, dead directory.
+TEST_F(Confinement, ReplacedOrDeletedExportRefusesNewGuests) {
+  auto before = connect();
+  fs::rename(root_ + "/export", root_ + "/old-export");
+  fs::create_directory(root_ + "/export");
+  EXPECT_THROW(connect(), std::exception);
+  EXPECT_NE(read_text(root_ + "/fsoutd.log").find("was replaced by another directory"),
+            std::string::npos);
+  fs::remove_all(root_ + "/export");
+  fs::remove_all(root_ + "/old-export");
+  EXPECT_THROW(connect(), std::exception);
+  EXPECT_NE(read_text(root_ + "/fsoutd.log").find("was deleted"), std::string::npos);
+  fs::create_directory(root_ + "/export");  // for TearDown
+}
+
+size_t open_fds(pid_t pid) {
+  size_t count = 0;
+  for (auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    (void)entry;
+    ++count;
+  }
+  return count;
+}
+
+// utime + stime of a process, in clock ticks.
+long cpu_ticks(pid_t pid) {
+  std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt
+  long utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return utime + stime;
+}
+
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds limit = 5000ms) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+// A session that ends gives back its fds and its record locks at once, not when the next
+// guest connects: a host program waiting for the lock gets it, a deleted file's space is
+// freed.
+TEST_F(Confinement, SessionsGiveBackTheirFdsAndLocksWhenTheyEnd) {
+  for (int i = 0; i < 50; ++i) std::ofstream(in_export("f" + std::to_string(i))) << i;
+  ASSERT_TRUE(eventually([&] { return open_fds(daemon_) > 0; }));
+  const size_t idle = open_fds(daemon_);
+  {
+    auto c = connect();
+    std::vector<HandleId> handles;
+    for (int i = 0; i < 50; ++i) {
+      auto node = c->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"f" + std::to_string(i)}});
+      ASSERT_TRUE(node.ok());
+      auto h = c->call<Opcode::kOpen>(OpenRequest{node.value().node, canonical::kOpenRdwr});
+      ASSERT_TRUE(h.ok());
+      handles.push_back(h.value().handle);
+    }
+    Lock whole{kLockWrite, 0, UINT64_MAX, 1};
+    ASSERT_TRUE(c->call<Opcode::kSetlk>(SetlkRequest{handles[0], 1, whole, 0}).ok());
+    EXPECT_GE(open_fds(daemon_), idle + 100);
+  }  // the guest goes away
+  int fd = open(in_export("f0").c_str(), O_RDWR);
+  struct flock whole {};
+  whole.l_type = F_WRLCK;
+  whole.l_whence = SEEK_SET;
+  EXPECT_TRUE(eventually([&] { return fcntl(fd, F_OFD_SETLK, &whole) == 0; }))
+      << "the gone guest's lock is still held";
+  close(fd);
+  EXPECT_TRUE(eventually([&] { return open_fds(daemon_) <= idle; }))
+      << open_fds(daemon_) << " fds held, " << idle << " when idle";
+}
+
+// fsoutd under a low fd limit that it may not raise (no CAP_SYS_RESOURCE), as on a host
+// with a tight limit: one session cannot take every fd, and when fds do run out, accept
+// backs off instead of spinning and comes back once they are free.
+class ConfinementFewFds : public Confinement {
+ protected:
+  static constexpr rlim_t kLimit = 128;
+  void before_exec() override {
+    prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0);
+    rlimit limit{kLimit, kLimit};
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  // Non-blocking: a unix socket's connect() waits while the listener's backlog is full.
+  int raw_connect() {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::string path = root_ + "/sock";
+    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  }
+  // HELLO and one request on a new session, in a thread: before the fix it never returned.
+  bool new_session_works(std::chrono::seconds limit) {
+    auto result = std::async(std::launch::async, [&] {
+      try {
+        auto c = connect();
+        return c->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok();
+      } catch (const std::exception&) {
+        return false;
+      }
+    });
+    if (result.wait_for(limit) != std::future_status::ready) {
+      stuck_.push_back(std::move(result));  // joined at the end, once fsoutd is gone
+      return false;
+    }
+    return result.get();
+  }
+  void TearDown() override {
+    Confinement::TearDown();
+    stuck_.clear();
+  }
+  std::vector<std::future<bool>> stuck_;
+};
+
+TEST_F(ConfinementFewFds, OneSessionCannotTakeEveryFd) {
+  for (int i = 0; i < 200; ++i) std::ofstream(in_export("f" + std::to_string(i))) << i;
+  auto greedy = connect();
+  int found = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (!greedy->call<Opcode::kLookup>(LookupRequest{kRootNode, Name{"f" + std::to_string(i)}})
+             .ok())
+      break;
+    ++found;
+  }
+  EXPECT_LT(found, 200);  // its budget ran out, well before the process's fds
+  EXPECT_TRUE(new_session_works(10s)) << "another guest cannot connect";
+  EXPECT_LT(open_fds(daemon_), kLimit - 8);
+}
+
+TEST_F(ConfinementFewFds, AcceptBacksOffWhenFdsRunOutAndRecovers) {
+  std::vector<int> idle_connections;  // each one costs fsoutd an fd
+  for (rlim_t i = 0; i < kLimit + 16; ++i) {
+    int fd = raw_connect();
+    if (fd >= 0) idle_connections.push_back(fd);
+  }
+  ASSERT_TRUE(eventually([&] { return open_fds(daemon_) >= kLimit - 1; }))
+      << "fsoutd did not run out of fds: " << open_fds(daemon_);
+  std::this_thread::sleep_for(300ms);
+  long before = cpu_ticks(daemon_);
+  std::this_thread::sleep_for(1s);
+  long spent = cpu_ticks(daemon_) - before;
+  EXPECT_LT(spent, sysconf(_SC_CLK_TCK) / 5) << "fsoutd spins while it cannot accept";
+  for (int fd : idle_connections) close(fd);
+  EXPECT_TRUE(new_session_works(10s)) << "fsoutd did not recover when the fds were free";
+}
+
+class ConfinementFewSessions : public Confinement {
+ protected:
+  std::vector<std::string> extra_args() override { return {"--max-sessions", "3"}; }
+};
+
+TEST_F(ConfinementFewSessions, ConnectionsBeyondTheLimitAreClosed) {
+  auto a = connect(), b = connect(), c = connect();
+  EXPECT_THROW(connect(), std::exception);  // closed before HELLO is answered
+  EXPECT_TRUE(a->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok());
+  b.reset();
+  EXPECT_TRUE(eventually([&] {
+    try {
+      return connect()->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok();
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
 }
 
 }  // namespace
