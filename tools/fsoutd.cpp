@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "host/identity.h"
+#include "host/privileges.h"
 #include "host/server.h"
 #include "version.h"
 
@@ -223,6 +224,23 @@ int main(int argc, char** argv) {
   fsout::host::install_session_signals();
   raise_fd_limit();
   const std::string budget_note = fit_budgets_to_fd_limit(config.session.limits);
+  bool bind_low_ports = false;
+  for (const auto& text : listen) {
+    try {
+      auto address = fsout::transport::parse_address(text);
+      if (address.kind == fsout::transport::Address::Kind::kTcp && address.port < 1024)
+        bind_low_ports = true;
+    } catch (const std::exception&) {
+      // reported below, where the listener is made
+    }
+  }
+  std::string privileges_note;
+  try {
+    // Before the Server: its threads must start with the reduced set.
+    privileges_note = fsout::host::drop_privileges(bind_low_ports);
+  } catch (const std::exception& error) {
+    die(error.what());
+  }
   // Modes arrive with the guest's umask already applied (by the guest
   // kernel): applying ours as well would mask them twice.
   umask(0);
@@ -235,6 +253,7 @@ int main(int argc, char** argv) {
     for (const auto& text : listen) std::fprintf(stderr, " %s", text.c_str());
     std::fprintf(stderr, "%s\n", config.session.read_only ? " (read-only)" : "");
     std::fputs(budget_note.c_str(), stderr);
+    std::fprintf(stderr, "fsoutd: %s\n", privileges_note.c_str());
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     std::fprintf(stderr, "fsoutd: stopping (%s)\n", strsignal(signal_number));
