@@ -17,6 +17,10 @@ ctest --test-dir build --output-on-failure
 cmake -S . -B build-asan -G Ninja -DFSOUT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j "$jobs"
 # The fuzzer (sanitized anyway) and the two VM tests (their guest binaries are
-# static or cross-built, which ASan cannot be) ran in the first pass.
+# static or cross-built, which ASan cannot be) ran in the first pass. So did the test that
+# runs fsoutd out of fds on purpose: the sanitizers need fds of their own (UBSan's check of
+# a vtable pointer opens a pipe to probe memory, and reports an invalid object when it
+# cannot).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -LE "fuzz|vm|freebsd"
+  ctest --test-dir build-asan --output-on-failure -LE "fuzz|vm|freebsd" \
+  -E "AcceptBacksOffWhenFdsRunOutAndRecovers"

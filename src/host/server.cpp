@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 namespace fsout::host {
 
@@ -154,16 +155,22 @@ void Server::serve_fd(int fd, bool resync, std::string peer) {
   launch(std::make_unique<transport::FrameStream>(fd, resync), std::move(peer));
 }
 
+// A connection that cannot get its threads (out of threads or memory) is closed, logged;
+// the daemon goes on.
 void Server::launch(std::unique_ptr<transport::FrameStream> stream, std::string peer) {
   auto running = std::make_shared<Running>();
-  running->session = std::make_unique<Session>(std::move(stream), config_.session, peer);
-  std::lock_guard lock(mutex_);
-  if (stopped_) return;
-  sessions_.push_back(running);
-  running->thread = std::thread([this, running] {
-    running->session->run();
-    finish(*running);
-  });
+  try {
+    running->session = std::make_unique<Session>(std::move(stream), config_.session, peer);
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    running->thread = std::thread([this, running] {
+      running->session->run();
+      finish(*running);
+    });
+    sessions_.push_back(running);
+  } catch (const std::system_error& error) {
+    std::fprintf(stderr, "fsoutd: %s: closed, cannot serve it: %s\n", peer.c_str(), error.what());
+  }
 }
 
 // A session that has ended gives back what it holds at once, on its own thread: its nodes'

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <system_error>
 #include <utility>
 
 #include "protocol/canonical.h"
@@ -146,8 +147,13 @@ void Session::fault(const std::string& why) {
 void Session::run() {
   log("connected");
   std::vector<std::thread> helpers;
-  for (unsigned i = 1; i < std::max(1u, config_.workers); ++i)
-    helpers.emplace_back([this] { serve_loop(); });
+  try {
+    for (unsigned i = 1; i < std::max(1u, config_.workers); ++i)
+      helpers.emplace_back([this] { serve_loop(); });
+  } catch (const std::system_error& error) {  // out of threads or memory: serve with fewer
+    log(std::string("serving with ") + std::to_string(helpers.size() + 1) +
+        " threads (no more: " + error.what() + ")");
+  }
   serve_loop();
   for (auto& helper : helpers) helper.join();
   log(faulted_ ? "closed after a protocol fault" : "disconnected");

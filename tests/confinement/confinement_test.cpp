@@ -77,6 +77,8 @@ class Confinement : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (HasFailure())
+      std::fprintf(stderr, "fsoutd's log:\n%s\n", read_text(root_ + "/fsoutd.log").c_str());
     // Whatever happened, the outside is as it was.
     EXPECT_EQ(read_text(root_ + "/outside/secret"), kSecret);
     EXPECT_EQ(listing(root_ + "/outside"), outside_before_);
