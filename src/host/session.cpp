@@ -146,15 +146,13 @@ void Session::fault(const std::string& why) {
 
 void Session::run() {
   log("connected");
-  std::vector<std::thread> helpers;
-  try {
-    for (unsigned i = 1; i < std::max(1u, config_.workers); ++i)
-      helpers.emplace_back([this] { serve_loop(); });
-  } catch (const std::system_error& error) {  // out of threads or memory: serve with fewer
-    log(std::string("serving with ") + std::to_string(helpers.size() + 1) +
-        " threads (no more: " + error.what() + ")");
-  }
   serve_loop();
+  std::vector<std::thread> helpers;
+  {
+    std::lock_guard lock(helpers_mutex_);
+    helpers_closed_ = true;  // none started after this
+    helpers.swap(helpers_);
+  }
   for (auto& helper : helpers) helper.join();
   log(faulted_ ? "closed after a protocol fault" : "disconnected");
 }
@@ -465,9 +463,9 @@ void Session::hello(const Job& job) {
     return;
   }
   if (std::string gone = export_gone(); !gone.empty()) {
-    send_error(job.header, ESTALE);
-    log("the export " + config_.root_path + " " + gone +
+    log("the export " + config_.root_path + " " + gone +  // logged before the guest hears it
         "; refusing the guest (restart fsoutd to serve what is there now)");
+    send_error(job.header, ESTALE);
     if (!faulted_.exchange(true) && !stream_->resyncs()) stream_->shutdown();
     return;
   }
@@ -499,9 +497,24 @@ void Session::hello(const Job& job) {
   stream_->set_max_payload(reply.max_message);
   log("session started: guest " + request.guest_os.value + ", protocol " +
       std::to_string(reply.version));
+  start_helpers();
   std::vector<uint8_t> body;
   encode_reply(body, reply);
   stream_->write_frame({FrameKind::kReply, job.header.opcode, job.header.request_id, 0}, body);
+}
+
+// The other serving threads start once a guest has said HELLO: a connection that never
+// does costs the daemon two threads (this session's and its sender), not `workers` + 1.
+void Session::start_helpers() {
+  std::lock_guard lock(helpers_mutex_);
+  if (helpers_closed_ || !helpers_.empty()) return;
+  try {
+    for (unsigned i = 1; i < std::max(1u, config_.workers); ++i)
+      helpers_.emplace_back([this] { serve_loop(); });
+  } catch (const std::system_error& error) {  // out of threads or memory: serve with fewer
+    log(std::string("serving with ") + std::to_string(helpers_.size() + 1) +
+        " threads (no more: " + error.what() + ")");
+  }
 }
 
 }  // namespace fsout::host

@@ -64,6 +64,7 @@ class Session : public ChangeWatcher::Subscriber {
   void serve(const Job& job, Call call);
   void hello(const Job& job);
   std::string export_gone() const;
+  void start_helpers();
   void reset_state();  // waits for in-flight requests, then drops the FileSystem
   void fault(const std::string& why);
   void send_error(const protocol::FrameHeader& request, int native_errno);
@@ -110,6 +111,9 @@ class Session : public ChangeWatcher::Subscriber {
   bool outbox_overflowed_ = false;
   bool outbox_closing_ = false;
   std::thread sender_;
+  std::mutex helpers_mutex_;
+  std::vector<std::thread> helpers_;  // serving threads besides run()'s, from the first HELLO
+  bool helpers_closed_ = false;       // run() is joining them
 };
 
 // Installs the process-wide signal setup sessions rely on (SIGPIPE ignored,

@@ -534,6 +534,39 @@ bool eventually(Condition condition, std::chrono::milliseconds limit = 5000ms) {
   return true;
 }
 
+size_t thread_count(pid_t pid) {
+  size_t count = 0;
+  for (auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    (void)task;
+    ++count;
+  }
+  return count;
+}
+
+// A connection that has not said HELLO costs two threads (its session's and its sender),
+// not one per worker: the workers start with the session.
+TEST_F(Confinement, ConnectionsBeforeHelloCostTwoThreads) {
+  ASSERT_TRUE(eventually([&] { return thread_count(daemon_) > 0; }));
+  const size_t idle_threads = thread_count(daemon_), idle_fds = open_fds(daemon_);
+  std::vector<int> silent;
+  for (int i = 0; i < 20; ++i) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::string path = root_ + "/sock";
+    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)), 0);
+    silent.push_back(fd);
+  }
+  ASSERT_TRUE(eventually([&] { return open_fds(daemon_) >= idle_fds + 20; }));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_LE(thread_count(daemon_), idle_threads + 2 * 20) << "threads before HELLO";
+  auto c = connect();  // a session that says HELLO gets its workers and works
+  EXPECT_TRUE(c->call<Opcode::kStatfs>(NodeRequest{kRootNode}).ok());
+  EXPECT_GE(thread_count(daemon_), idle_threads + 2 * 20 + 4);
+  for (int fd : silent) close(fd);
+}
+
 // A session that ends gives back its fds and its record locks at once, not when the next
 // guest connects: a host program waiting for the lock gets it, a deleted file's space is
 // freed.
