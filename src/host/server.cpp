@@ -93,7 +93,7 @@ void Server::accept_loop(int listen_fd, std::string name) {
       std::fprintf(stderr, "fsoutd: %s: accepting connections again\n", name.c_str());
       backoff_ms = 0;
     }
-    if (session_count() >= config_.max_sessions) {
+    if (live_sessions() >= config_.max_sessions) {
       if (!at_limit)
         std::fprintf(stderr,
                      "fsoutd: %s: %zu sessions already (--max-sessions); refusing new ones\n",
@@ -206,6 +206,10 @@ void Server::reap() {
 
 size_t Server::session_count() {
   reap();
+  return live_sessions();
+}
+
+size_t Server::live_sessions() {
   std::lock_guard lock(mutex_);
   size_t live = 0;
   for (auto& running : sessions_) live += running->done ? 0 : 1;

@@ -53,6 +53,7 @@ class Server {
   void serial_loop(std::string path);
   void launch(std::unique_ptr<transport::FrameStream> stream, std::string peer);
   void finish(Running& running);
+  size_t live_sessions();  // sessions not yet ended (reap() not needed for the count)
   void reap();
   static constexpr int kReapIntervalMs = 1000;
   static constexpr int kMinBackoffMs = 50;

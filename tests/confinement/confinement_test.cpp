@@ -108,6 +108,19 @@ class Confinement : public ::testing::Test {
   virtual void before_exec() {}
 
   std::unique_ptr<Connection> connect() { return Connection::open(address_, {}); }
+  // A bare connection to fsoutd's socket, without HELLO; -1 when connect() fails.
+  int raw_connect(int flags = 0) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::string path = root_ + "/sock";
+    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  }
   std::string in_export(const std::string& name) { return root_ + "/export/" + name; }
 
   // Reads a whole file through the protocol; "" when it cannot be opened.
@@ -373,12 +386,8 @@ TEST_F(Confinement, RacingSwapNeverLeaksTheOutside) {
 // A session that sends garbage is closed; another session keeps working.
 TEST_F(Confinement, GarbageSessionIsClosedOthersGoOn) {
   auto good = connect();
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un sun{};
-  sun.sun_family = AF_UNIX;
-  std::string path = root_ + "/sock";
-  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)), 0);
+  int fd = raw_connect();
+  ASSERT_GE(fd, 0);
   std::string garbage(100000, '\0');
   for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = char(i * 131 + 7);
   (void)!write(fd, garbage.data(), garbage.size());
@@ -550,12 +559,8 @@ TEST_F(Confinement, ConnectionsBeforeHelloCostTwoThreads) {
   const size_t idle_threads = thread_count(daemon_), idle_fds = open_fds(daemon_);
   std::vector<int> silent;
   for (int i = 0; i < 20; ++i) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::string path = root_ + "/sock";
-    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)), 0);
+    int fd = raw_connect();
+    ASSERT_GE(fd, 0);
     silent.push_back(fd);
   }
   ASSERT_TRUE(eventually([&] { return open_fds(daemon_) >= idle_fds + 20; }));
@@ -610,19 +615,6 @@ class ConfinementFewFds : public Confinement {
     rlimit limit{kLimit, kLimit};
     setrlimit(RLIMIT_NOFILE, &limit);
   }
-  // Non-blocking: a unix socket's connect() waits while the listener's backlog is full.
-  int raw_connect() {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::string path = root_ + "/sock";
-    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0) {
-      close(fd);
-      return -1;
-    }
-    return fd;
-  }
   // HELLO and one request on a new session, in a thread: before the fix it never returned.
   bool new_session_works(std::chrono::seconds limit) {
     auto result = std::async(std::launch::async, [&] {
@@ -664,7 +656,8 @@ TEST_F(ConfinementFewFds, OneSessionCannotTakeEveryFd) {
 TEST_F(ConfinementFewFds, AcceptBacksOffWhenFdsRunOutAndRecovers) {
   std::vector<int> idle_connections;  // each one costs fsoutd an fd
   for (rlim_t i = 0; i < kLimit + 16; ++i) {
-    int fd = raw_connect();
+    // Non-blocking: a unix socket's connect() waits while the listener's backlog is full.
+    int fd = raw_connect(SOCK_NONBLOCK);
     if (fd >= 0) idle_connections.push_back(fd);
   }
   ASSERT_TRUE(eventually([&] { return open_fds(daemon_) >= kLimit - 1; }))
