@@ -2,7 +2,7 @@
 # Installs what fsout needs to build and test on Debian 12, and nothing when
 # it is all there already (apt-get update runs only if something is missing).
 set -euo pipefail
-packages=(g++ cmake ninja-build pkg-config libfuse3-dev fuse3 libcap-ng-dev libgtest-dev clang libclang-rt-14-dev qemu-system-x86 busybox-static kmod git
+packages=(g++ cmake ninja-build pkg-config libfuse3-dev fuse3 libcap-ng-dev libseccomp-dev libgtest-dev clang libclang-rt-14-dev qemu-system-x86 busybox-static kmod git
   # the FreeBSD guest test: cross-building with the kit and making its ISO (../shared/freebsd)
   clang-14 lld-14 grub-pc-bin grub-common xorriso mtools)
 missing=()

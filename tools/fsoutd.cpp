@@ -1,4 +1,5 @@
 // fsoutd: serves a host directory to guests over fsout's protocol.
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -9,13 +10,16 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "host/identity.h"
+#include "host/node_table.h"
 #include "host/privileges.h"
+#include "host/sandbox.h"
 #include "host/server.h"
 #include "version.h"
 
@@ -41,6 +45,10 @@ const char kUsage[] =
     "                       every fd from the others\n"
     "  --max-sessions N     connections served at once; more are closed (default 256)\n"
     "  --export-name NAME   refuse guests that ask for another export name\n"
+    "  --sandbox MODE       namespace (default): a mount namespace whose root is DIR,\n"
+    "                       no network, and a seccomp allow-list of system calls;\n"
+    "                       chroot: chroot into DIR and the allow-list (where namespaces\n"
+    "                       cannot be made); none: neither (debugging)\n"
     "  --uid-map GUEST:HOST:COUNT   guest uids GUEST.. are host uids HOST.. (repeatable);\n"
     "                       other ids show as 65534 and cannot create or be given\n"
     "  --gid-map GUEST:HOST:COUNT   the same for groups\n"
@@ -123,7 +131,8 @@ int main(int argc, char** argv) {
     kExportName,
     kUidMap,
     kGidMap,
-    kSquash
+    kSquash,
+    kSandbox
   };
   static const option options[] = {{"listen", required_argument, nullptr, kListen},
                                    {"read-only", no_argument, nullptr, kReadOnly},
@@ -137,12 +146,15 @@ int main(int argc, char** argv) {
                                    {"uid-map", required_argument, nullptr, kUidMap},
                                    {"gid-map", required_argument, nullptr, kGidMap},
                                    {"squash", required_argument, nullptr, kSquash},
+                                   {"sandbox", required_argument, nullptr, kSandbox},
                                    {"help", no_argument, nullptr, 'h'},
                                    {"version", no_argument, nullptr, 'V'},
                                    {nullptr, 0, nullptr, 0}};
   fsout::host::ServerConfig config;
   auto ids = std::make_shared<fsout::host::IdMap>();
   std::vector<std::string> listen;
+  auto sandbox = fsout::host::SandboxMode::kNamespace;
+  bool sandbox_chosen = false;
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, "+hV", options, nullptr)) != -1) {
@@ -173,6 +185,13 @@ int main(int argc, char** argv) {
         break;
       case kExportName:
         config.session.export_name = optarg;
+        break;
+      case kSandbox:
+        if (auto mode = fsout::host::parse_sandbox_mode(optarg))
+          sandbox = *mode;
+        else
+          die(std::string("bad value '") + optarg + "' for --sandbox (namespace, chroot or none)");
+        sandbox_chosen = true;
         break;
       case kUidMap:
       case kGidMap:
@@ -224,36 +243,79 @@ int main(int argc, char** argv) {
   fsout::host::install_session_signals();
   raise_fd_limit();
   const std::string budget_note = fit_budgets_to_fd_limit(config.session.limits);
+  // Every host path is used before the sandbox: listeners are bound (and serial devices
+  // opened) here, and the export's own name is noted for the change watcher.
   bool bind_low_ports = false;
+  std::vector<std::pair<int, fsout::transport::Address>> bound;
   for (const auto& text : listen) {
     try {
       auto address = fsout::transport::parse_address(text);
       if (address.kind == fsout::transport::Address::Kind::kTcp && address.port < 1024)
         bind_low_ports = true;
-    } catch (const std::exception&) {
-      // reported below, where the listener is made
+      bound.emplace_back(fsout::host::Server::bind(address), address);
+    } catch (const std::exception& error) {
+      die(error.what());
     }
   }
+  const std::string export_label = config.root_path;
+  std::string sandbox_note;
+  if (sandbox != fsout::host::SandboxMode::kNone) {
+    std::error_code error;
+    const std::filesystem::path canonical = std::filesystem::canonical(config.root_path, error);
+    if (!error && canonical.has_relative_path()) {
+      if (int parent = open(canonical.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+          parent >= 0) {
+        config.export_parent_key = fsout::host::file_handle_key(parent);
+        config.export_entry = canonical.filename();
+        close(parent);
+      }
+    }
+    try {
+      auto sandboxed = fsout::host::enter_sandbox(sandbox, config.root_path);
+      config.root_path = sandboxed.export_path;
+      sandbox_note = sandboxed.note;
+    } catch (const std::exception& failed) {
+      // The default gives way to what can be had, and says so; a chosen mode must be had.
+      if (sandbox_chosen) die(failed.what());
+      const bool root = geteuid() == 0;
+      sandbox_note = std::string(failed.what()) + "; sandbox: " + (root ? "chroot" : "none");
+      try {
+        if (root)
+          config.root_path =
+              fsout::host::enter_sandbox(fsout::host::SandboxMode::kChroot, config.root_path)
+                  .export_path;
+      } catch (const std::exception& also) {
+        die(also.what());
+      }
+    }
+    if (config.root_path != export_label) config.unlink_sockets = false;
+  }
+  config.session.export_label = export_label;
+  if (config.root_path == export_label) config.export_parent_key.clear();
+  // Modes arrive with the guest's umask already applied (by the guest
+  // kernel): applying ours as well would mask them twice.
+  umask(0);
   std::string privileges_note;
   try {
     // Before the Server: its threads must start with the reduced set.
     privileges_note = fsout::host::drop_privileges(bind_low_ports);
+    if (sandbox != fsout::host::SandboxMode::kNone) {
+      fsout::host::restrict_system_calls();
+      privileges_note += ", system calls restricted (seccomp)";
+    }
   } catch (const std::exception& error) {
     die(error.what());
   }
-  // Modes arrive with the guest's umask already applied (by the guest
-  // kernel): applying ours as well would mask them twice.
-  umask(0);
-
   try {
     fsout::host::Server server(config);
-    for (const auto& text : listen) server.listen(fsout::transport::parse_address(text));
+    for (const auto& [fd, address] : bound) server.adopt(fd, address);
     server.start();
-    std::fprintf(stderr, "fsoutd: serving %s on", config.root_path.c_str());
+    std::fprintf(stderr, "fsoutd: serving %s on", export_label.c_str());
     for (const auto& text : listen) std::fprintf(stderr, " %s", text.c_str());
     std::fprintf(stderr, "%s\n", config.session.read_only ? " (read-only)" : "");
     std::fputs(budget_note.c_str(), stderr);
     std::fprintf(stderr, "fsoutd: %s\n", privileges_note.c_str());
+    if (!sandbox_note.empty()) std::fprintf(stderr, "fsoutd: %s\n", sandbox_note.c_str());
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     std::fprintf(stderr, "fsoutd: stopping (%s)\n", strsignal(signal_number));

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "host/confine.h"
 #include "host/node_table.h"
 
 namespace fsout::host {
@@ -34,7 +35,7 @@ std::unique_ptr<ChangeWatcher> ChangeWatcher::start(int root_fd, std::string& wh
           (errno == EPERM ? " (needs CAP_SYS_ADMIN)" : "");
     return nullptr;
   }
-  std::string path = "/proc/self/fd/" + std::to_string(root_fd);
+  std::string path = confine::fd_path(root_fd);
   if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, kEvents, AT_FDCWD, path.c_str()) != 0) {
     why = std::string("fanotify_mark: ") + std::strerror(errno);
     close(fd);

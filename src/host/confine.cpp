@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <string>
 
@@ -53,7 +54,16 @@ int create_beneath(int dir_fd, std::string_view name, int flags, unsigned mode) 
   return -EEXIST;
 }
 
-std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+namespace {
+std::atomic<bool> relative_fd_paths = false;
+}  // namespace
+
+std::string fd_path(int fd) {
+  return (relative_fd_paths.load(std::memory_order_relaxed) ? "" : "/proc/self/fd/") +
+         std::to_string(fd);
+}
+
+void use_relative_fd_paths() { relative_fd_paths = true; }
 
 int reopen_node(int node_fd, int flags) {
   struct stat st;

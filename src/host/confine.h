@@ -36,6 +36,9 @@ int reopen_node(int node_fd, int flags);
 // "/proc/self/fd/N": for the few calls that take no fd (chmod, xattrs on
 // O_PATH fds). The path designates the very inode the fd holds, wherever
 // it has been moved since, so it cannot point outside the export.
+// Inside the sandbox (sandbox.h), where no /proc is mounted, the working directory is
+// /proc/PID/fd and fd_path() names just "N".
 std::string fd_path(int fd);
+void use_relative_fd_paths();
 
 }  // namespace fsout::host::confine

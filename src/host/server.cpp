@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/fanotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,14 +18,36 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "host/confine.h"
+#include "transport/os.h"
+
 namespace fsout::host {
+
+// Inside the sandbox: notices when the host renames or removes the export's own name.
+class Server::ExportWatch : public ChangeWatcher::Subscriber {
+ public:
+  ExportWatch(std::string parent_key, std::string entry)
+      : parent_key_(std::move(parent_key)), entry_(std::move(entry)) {}
+  void changed(const HostChange& change, pid_t) override {
+    if (change.directory == parent_key_ && change.name == entry_ &&
+        (change.events & (FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE | FAN_CREATE)))
+      *moved_ = true;
+  }
+  void lost_changes() override {}
+  std::shared_ptr<std::atomic<bool>> moved_ = std::make_shared<std::atomic<bool>>(false);
+
+ private:
+  std::string parent_key_, entry_;
+};
 
 Server::Server(ServerConfig config) : config_(std::move(config)) {
   root_fd_ = open(config_.root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0)
     throw std::runtime_error("cannot serve '" + config_.root_path + "': " + std::strerror(errno));
   config_.session.root_fd = root_fd_;
-  config_.session.root_path = config_.root_path;
+  if (config_.session.export_label.empty()) config_.session.export_label = config_.root_path;
+  const bool sandboxed = !config_.export_parent_key.empty();
+  config_.session.root_path = sandboxed ? "" : config_.root_path;
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (config_.watch_changes) {
     std::string why;
@@ -33,31 +56,49 @@ Server::Server(ServerConfig config) : config_(std::move(config)) {
       std::fprintf(stderr, "fsoutd: no change notifications for guests (%s)\n", why.c_str());
     config_.session.watcher = watcher_.get();
   }
+  if (sandboxed && watcher_) {
+    export_watch_ = std::make_unique<ExportWatch>(config_.export_parent_key, config_.export_entry);
+    config_.session.export_moved = export_watch_->moved_;
+    watcher_->subscribe(export_watch_.get());
+  } else if (sandboxed) {
+    std::fprintf(stderr,
+                 "fsoutd: without change notifications a renamed or replaced export is not "
+                 "noticed inside the sandbox (a deleted one is)\n");
+  }
 }
 
 Server::~Server() {
   stop();
+  if (export_watch_) watcher_->unsubscribe(export_watch_.get());
   watcher_.reset();  // after the sessions, which subscribe to it
   for (auto& [fd, address] : listeners_) {
     if (fd >= 0) close(fd);
-    if (address.kind == transport::Address::Kind::kUnix) unlink(address.path.c_str());
+    if (address.kind == transport::Address::Kind::kUnix && config_.unlink_sockets)
+      unlink(address.path.c_str());
   }
   close(root_fd_);
   close(wake_fd_);
 }
 
-void Server::listen(const transport::Address& address) {
-  int fd = address.kind == transport::Address::Kind::kSerial ? -1 : transport::listen_on(address);
+int Server::bind(const transport::Address& address) {
+  if (address.kind == transport::Address::Kind::kSerial)
+    return transport::open_serial(address.path);
+  int fd = transport::listen_on(address);
   // Non-blocking, so that accept() after a backoff returns when the connection it was for
   // has gone (accepted sockets are blocking whatever the listener is).
-  if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+void Server::adopt(int fd, const transport::Address& address) {
   listeners_.emplace_back(fd, address);
 }
 
 void Server::start() {
   for (auto& [fd, address] : listeners_) {
-    if (fd < 0)
-      listener_threads_.emplace_back([this, path = address.path] { serial_loop(path); });
+    if (address.kind == transport::Address::Kind::kSerial)
+      listener_threads_.emplace_back(
+          [this, fd = fd, name = "serial:" + address.path] { serial_loop(fd, name); });
     else
       listener_threads_.emplace_back(
           [this, fd = fd, text = address.text] { accept_loop(fd, text); });
@@ -119,22 +160,22 @@ void Server::accept_loop(int listen_fd, std::string name) {
 
 // A serial device is one stream that outlives its guests: serve it, and when
 // it reports end-of-stream (no guest on the other end), open it again.
-void Server::serial_loop(std::string path) {
+// The device is opened again through the fd bind() opened (its /proc magic link): the path
+// may not be reachable any more (the sandbox), and this is the same device anyway.
+void Server::serial_loop(int device_fd, std::string name) {
   for (;;) {
     {
       std::lock_guard lock(mutex_);
       if (stopped_) return;
     }
-    int fd = -1;
-    try {
-      fd = transport::open_serial(path);
-    } catch (const transport::TransportError& error) {
-      std::fprintf(stderr, "fsoutd: %s\n", error.what());
-    }
-    if (fd >= 0) {
+    int fd = open(confine::fd_path(device_fd).c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+      std::fprintf(stderr, "fsoutd: %s: cannot open it again: %s\n", name.c_str(),
+                   std::strerror(errno));
+    } else {
+      transport::os::make_raw(fd);
       auto stream = std::make_unique<transport::FrameStream>(fd, true);
-      auto session =
-          std::make_unique<Session>(std::move(stream), config_.session, "serial:" + path);
+      auto session = std::make_unique<Session>(std::move(stream), config_.session, name);
       Session* raw = session.get();
       auto running = std::make_shared<Running>();
       running->session = std::move(session);

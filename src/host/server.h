@@ -24,6 +24,12 @@ struct ServerConfig {
   bool watch_changes = true;
   // Connections served at once; more are closed as they come (each costs threads).
   size_t max_sessions = 256;
+  // Inside the sandbox socket paths are not the host's: leave them for the next start.
+  bool unlink_sockets = true;
+  // The export's entry in its parent directory (the parent's file-handle key and the name),
+  // when the export's path cannot be looked at any more (inside the sandbox): the change
+  // watcher tells when that entry is renamed, removed or replaced.
+  std::string export_parent_key, export_entry;
 };
 
 class Server {
@@ -33,9 +39,12 @@ class Server {
   explicit Server(ServerConfig config);
   ~Server();
 
-  // Binds an address (serial devices are opened when start() runs). Throws
-  // transport::TransportError.
-  void listen(const transport::Address& address);
+  // Binds an address (a serial device is opened, and opened again through that fd for
+  // each new guest). Returns the fd; throws transport::TransportError.
+  static int bind(const transport::Address& address);
+  // Serves on an fd from bind() (made before entering the sandbox); takes it.
+  void adopt(int fd, const transport::Address& address);
+  void listen(const transport::Address& address) { adopt(bind(address), address); }
   void start();
   // Runs a session on an already connected fd (tests, socketpairs).
   void serve_fd(int fd, bool resync, std::string peer);
@@ -50,7 +59,8 @@ class Server {
     bool done = false;
   };
   void accept_loop(int listen_fd, std::string name);
-  void serial_loop(std::string path);
+  void serial_loop(int device_fd, std::string name);
+  class ExportWatch;
   void launch(std::unique_ptr<transport::FrameStream> stream, std::string peer);
   void finish(Running& running);
   size_t live_sessions();  // sessions not yet ended (reap() not needed for the count)
@@ -62,6 +72,7 @@ class Server {
   ServerConfig config_;
   int root_fd_ = -1;
   std::unique_ptr<ChangeWatcher> watcher_;
+  std::unique_ptr<ExportWatch> export_watch_;
   int wake_fd_ = -1;
   std::vector<std::pair<int, transport::Address>> listeners_;
   std::vector<std::thread> listener_threads_;

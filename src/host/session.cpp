@@ -427,6 +427,8 @@ std::string Session::export_gone() const {
   struct stat held {
   }, named{};
   if (fstat(config_.root_fd, &held) != 0 || held.st_nlink == 0) return "was deleted";
+  if (config_.export_moved && *config_.export_moved)
+    return "was renamed or removed on the host, and its name leads elsewhere or nowhere";
   if (config_.root_path.empty()) return "";
   if (stat(config_.root_path.c_str(), &named) != 0) return "was deleted";
   if (named.st_dev != held.st_dev || named.st_ino != held.st_ino)
@@ -463,7 +465,7 @@ void Session::hello(const Job& job) {
     return;
   }
   if (std::string gone = export_gone(); !gone.empty()) {
-    log("the export " + config_.root_path + " " + gone +  // logged before the guest hears it
+    log("the export " + config_.export_label + " " + gone +  // logged before the guest hears it
         "; refusing the guest (restart fsoutd to serve what is there now)");
     send_error(job.header, ESTALE);
     if (!faulted_.exchange(true) && !stream_->resyncs()) stream_->shutdown();

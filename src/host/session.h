@@ -23,8 +23,12 @@
 namespace fsout::host {
 
 struct SessionConfig {
-  int root_fd = -1;       // O_PATH directory fd of the export (not owned)
-  std::string root_path;  // the export as named on the command line (root_fd was opened from it)
+  int root_fd = -1;  // O_PATH directory fd of the export (not owned)
+  // The export as named on the command line (root_fd was opened from it); empty inside the
+  // sandbox, where `export_moved` says instead when the host renamed or removed that name.
+  std::string root_path;
+  std::string export_label;  // the export's name for the log
+  std::shared_ptr<const std::atomic<bool>> export_moved;
   bool read_only = false;
   unsigned workers = 4;  // threads, and so requests in flight; reading pauses beyond
   uint32_t max_message = protocol::kDefaultMaxMessage;

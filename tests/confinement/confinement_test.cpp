@@ -6,6 +6,7 @@
 //   outside/secret     "TOP SECRET" (must never be read, changed or listed)
 //   export/            what fsoutd serves
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -294,9 +296,11 @@ TEST_F(Confinement, DeviceNodesAndFifosAreNeverOpened) {
   for (auto& entry : fs::directory_iterator(fds)) {
     std::error_code error;
     auto target = fs::read_symlink(entry.path(), error).string();
-    if (error || (target != in_export("null") && target != in_export("fifo") &&
-                  target != in_export("made-fifo")))
-      continue;
+    // Inside its sandbox fsoutd's root is the export: its fds show as "/null".
+    auto is = [&](const char* name) {
+      return target == in_export(name) || target == std::string("/") + name;
+    };
+    if (error || !(is("null") || is("fifo") || is("made-fifo"))) continue;
     std::string info = read_text("/proc/" + std::to_string(daemon_) + "/fdinfo/" +
                                  entry.path().filename().string());
     auto at = info.find("flags:");
@@ -473,8 +477,11 @@ TEST_F(Confinement, ReplacedOrDeletedExportRefusesNewGuests) {
   fs::rename(root_ + "/export", root_ + "/old-export");
   fs::create_directory(root_ + "/export");
   EXPECT_THROW(connect(), std::exception);
-  EXPECT_NE(read_text(root_ + "/fsoutd.log").find("was replaced by another directory"),
-            std::string::npos);
+  // Outside a sandbox fsoutd looks at the path; inside, the change watcher saw the name go.
+  const std::string log = read_text(root_ + "/fsoutd.log");
+  EXPECT_TRUE(log.find("was replaced by another directory") != std::string::npos ||
+              log.find("was renamed or removed on the host") != std::string::npos)
+      << log;
   fs::remove_all(root_ + "/export");
   fs::remove_all(root_ + "/old-export");
   EXPECT_THROW(connect(), std::exception);
@@ -511,6 +518,101 @@ TEST_F(Confinement, DaemonKeepsFewCapabilitiesAndNoNewPrivs) {
     ++threads;
   }
   EXPECT_GT(threads, 1);
+}
+
+std::string status_field(const std::string& status, const std::string& name) {
+  size_t at = status.find("\n" + name + ":");
+  if (at == std::string::npos) return "";
+  size_t start = status.find_first_not_of(" \t", at + name.size() + 2);
+  return status.substr(start, status.find('\n', start) - start);
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat x, y;
+  return stat(a.c_str(), &x) == 0 && stat(b.c_str(), &y) == 0 && x.st_dev == y.st_dev &&
+         x.st_ino == y.st_ino;
+}
+
+// The default sandbox (src/host/sandbox.cpp), seen from the host: seccomp in every thread,
+// namespaces of its own, and a file tree that is the export and nothing else.
+TEST_F(Confinement, DaemonRunsInItsSandbox) {
+  if (geteuid() != 0) GTEST_SKIP() << "the test looks into fsoutd's namespaces as root";
+  auto c = connect();  // its session threads are running too
+  const std::string dir = "/proc/" + std::to_string(daemon_);
+  const std::string status = read_text(dir + "/status");
+  EXPECT_EQ(status_field(status, "Seccomp"), "2");
+  EXPECT_EQ(status_field(status, "NoNewPrivs"), "1");
+  for (auto& task : fs::directory_iterator(dir + "/task"))
+    EXPECT_EQ(status_field(read_text(task.path().string() + "/status"), "Seccomp"), "2")
+        << task.path();
+  for (const char* ns : {"mnt", "net", "ipc"})
+    EXPECT_NE(fs::read_symlink(dir + "/ns/" + ns),
+              fs::read_symlink(std::string("/proc/self/ns/") + ns))
+        << ns;
+  // Its root is the export, with nothing above it and nothing of the host's tree.
+  EXPECT_TRUE(same_file(dir + "/root", root_ + "/export"));
+  EXPECT_TRUE(same_file(dir + "/root/..", root_ + "/export"));
+  EXPECT_FALSE(fs::exists(dir + "/root/etc"));
+  EXPECT_FALSE(fs::exists(dir + "/root/outside"));
+  // One mount: the export (the private proc is reachable only through its working directory).
+  auto mounts = read_text(dir + "/mountinfo");
+  EXPECT_EQ(std::count(mounts.begin(), mounts.end(), '\n'), 1) << mounts;
+  // That proc shows processes only.
+  EXPECT_TRUE(fs::exists(dir + "/cwd/0"));  // its fd 0, seen through its working directory
+  EXPECT_FALSE(fs::exists(dir + "/cwd/../../sys"));
+  EXPECT_FALSE(fs::exists(dir + "/cwd/../../sysrq-trigger"));
+  // And the guest still works as before.
+  auto made = c->call<Opcode::kMkdir>(MkdirRequest{kRootNode, Name{"made"}, 0755, {}});
+  EXPECT_TRUE(made.ok());
+  EXPECT_TRUE(fs::is_directory(in_export("made")));
+}
+
+// --sandbox=none: the same daemon without namespaces or seccomp.
+class ConfinementNoSandbox : public Confinement {
+ protected:
+  std::vector<std::string> extra_args() override { return {"--sandbox=none"}; }
+};
+
+TEST_F(ConfinementNoSandbox, DaemonRunsWithoutSandbox) {
+  auto c = connect();
+  const std::string dir = "/proc/" + std::to_string(daemon_);
+  EXPECT_EQ(status_field(read_text(dir + "/status"), "Seccomp"), "0");
+  EXPECT_EQ(fs::read_symlink(dir + "/ns/mnt"), fs::read_symlink("/proc/self/ns/mnt"));
+  EXPECT_TRUE(same_file(dir + "/root", "/"));
+  EXPECT_TRUE(c->call<Opcode::kGetattr>(GetattrRequest{kRootNode, {}}).ok());
+}
+
+// Without root fsoutd makes a user namespace of its own user and sandboxes itself in it.
+class ConfinementUnprivileged : public Confinement {
+ protected:
+  void before_exec() override {
+    for (const auto& path : {root_, root_ + "/export", root_ + "/fsoutd.log"})
+      if (chown(path.c_str(), 65534, 65534) != 0) _exit(126);
+    if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(126);
+  }
+};
+
+TEST_F(ConfinementUnprivileged, DaemonSandboxesItselfInAUserNamespace) {
+  if (geteuid() != 0) GTEST_SKIP() << "the test starts fsoutd as another user";
+  auto c = connect();
+  const std::string dir = "/proc/" + std::to_string(daemon_);
+  const std::string status = read_text(dir + "/status");
+  EXPECT_EQ(status_field(status, "Uid").substr(0, 5), "65534");
+  EXPECT_EQ(status_field(status, "Seccomp"), "2");
+  EXPECT_EQ(status_field(status, "CapEff"), "0000000000000000");
+  EXPECT_NE(fs::read_symlink(dir + "/ns/user"), fs::read_symlink("/proc/self/ns/user"));
+  EXPECT_NE(fs::read_symlink(dir + "/ns/mnt"), fs::read_symlink("/proc/self/ns/mnt"));
+  EXPECT_TRUE(same_file(dir + "/root", root_ + "/export"));
+  EXPECT_NE(read_text(root_ + "/fsoutd.log").find("in a user namespace"), std::string::npos);
+  auto made = c->call<Opcode::kCreate>(CreateRequest{kRootNode,
+                                                     Name{"mine"},
+                                                     canonical::kOpenWronly | canonical::kOpenCreat,
+                                                     0644,
+                                                     {65534, 65534, {}}});
+  ASSERT_TRUE(made.ok()) << made.error();
+  struct stat st;
+  ASSERT_EQ(stat(in_export("mine").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
 }
 
 size_t open_fds(pid_t pid) {

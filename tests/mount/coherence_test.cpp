@@ -490,16 +490,23 @@ TEST(Coherence, DataThatCameWithTheOpenIsTheHosts) {
 // guest then sees must be the host's, not what the kernel had counted.
 TEST(Coherence, LateWriteErrorsReachTheProgram) {
   ASSERT_EQ(geteuid(), 0u);
-  MountedExport m("unix", "cache=coherent");
-  ASSERT_TRUE(m.mounted());
-  const std::string host_dir = m.export_dir() + "/small";
-  ASSERT_EQ(mkdir(host_dir.c_str(), 0755), 0);
-  ASSERT_EQ(mount("fsout-test", host_dir.c_str(), "tmpfs", 0, "size=256k"), 0)
-      << std::strerror(errno);
+  // A small tmpfs inside the export, mounted before fsoutd starts (so that it is inside
+  // fsoutd's mount namespace too).
+  std::string host_dir;
   struct Unmount {
-    std::string dir;
-    ~Unmount() { umount2(dir.c_str(), MNT_DETACH); }
-  } unmount{host_dir};
+    std::string* dir;
+    ~Unmount() {
+      if (!dir->empty()) umount2(dir->c_str(), MNT_DETACH);
+    }
+  } unmount{&host_dir};
+  MountedExport m("unix", "cache=coherent", {}, [&](const std::string& export_dir) {
+    const std::string dir = export_dir + "/small";
+    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+    ASSERT_EQ(mount("fsout-test", dir.c_str(), "tmpfs", 0, "size=256k"), 0) << std::strerror(errno);
+    host_dir = dir;
+  });
+  ASSERT_TRUE(m.mounted());
+  ASSERT_FALSE(host_dir.empty());
   const std::string block(4096, 'x');
   for (bool with_fsync : {false, true}) {
     SCOPED_TRACE(with_fsync ? "fsync, then close" : "close");

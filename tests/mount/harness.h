@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -148,12 +149,16 @@ inline std::string make_temp_dir() {
 // fsoutd serving <tmp>/export, fsout-mount mounting it on <tmp>/mnt.
 class MountedExport {
  public:
+  // `prepare` runs on the export before fsoutd starts: what it mounts there is in fsoutd's
+  // sandbox (host mounts made later reach it only where the host's mounts propagate).
   MountedExport(const std::string& transport, const std::string& mount_options,
-                const std::vector<std::string>& daemon_options = {})
+                const std::vector<std::string>& daemon_options = {},
+                const std::function<void(const std::string&)>& prepare = {})
       : root_(make_temp_dir()) {
     chmod(root_.c_str(), 0755);  // tests switch to other users
     fs::create_directory(export_dir());
     fs::create_directory(mount_dir());
+    if (prepare) prepare(export_dir());
     address_ = transport == "tcp" ? "tcp:127.0.0.1:" + std::to_string(free_tcp_port())
                                   : "unix:" + root_ + "/sock";
     std::vector<std::string> daemon{FSOUTD_PATH, "--listen", address_};
