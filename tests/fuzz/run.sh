@@ -46,7 +46,7 @@ corpora=("$out/$target-corpus")
 # Sessions log their protocol faults on stderr by the thousand: keep them out of the summary.
 log="$out/$target-fuzz.log"
 status=0
-"$out/${target}_fuzz" -max_total_time="$seconds" -max_len="$max_len" -timeout=20 -artifact_prefix="$out/$target-" \
+"$out/${target}_fuzz" -max_total_time="$seconds" -max_len="$max_len" -timeout=60 -artifact_prefix="$out/$target-" \
   -print_final_stats=1 "${corpora[@]}" >"$log" 2>&1 || status=$?
 grep -v '^fsoutd: ' "$log" | tail -n 40
 if [[ $status != 0 ]]; then

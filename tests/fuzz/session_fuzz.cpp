@@ -9,6 +9,8 @@
 // Built and run by tests/fuzz/run.sh; needs root (the guest may act as any user).
 #include <fcntl.h>
 #include <fuzzer/FuzzedDataProvider.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -153,6 +155,12 @@ World& world() {
     char pattern[] = "/tmp/fsout-session-fuzz-XXXXXX";
     if (!mkdtemp(pattern)) finding("cannot make a temporary directory");
     w.base = pattern;
+    // On a small tmpfs of a mount namespace of our own (gone with the process): a guest may
+    // fill its export, and a terabyte fallocate or sparse write on the host's disk would
+    // make every later input crawl while the harness removes it.
+    if (unshare(CLONE_NEWNS) == 0 &&
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0)
+      mount("fsout-fuzz", pattern, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755");
     w.outside = w.base + "/outside";
     w.exported = w.base + "/export";
     fs::create_directory(w.outside);
@@ -168,7 +176,11 @@ World& world() {
     umask(0);  // as fsoutd: modes arrive with the guest's umask applied
     // What must never change: everything beside the export (its parent's entries too).
     w.outside_before = describe_tree(w.outside);
-    std::atexit([] { fs::remove_all(world().base); });
+    std::atexit([] {
+      umount2(world().base.c_str(), MNT_DETACH);
+      std::error_code ignored;
+      fs::remove_all(world().base, ignored);
+    });
     return made;
   }();
   return w;
