@@ -85,16 +85,29 @@ void ChangeWatcher::loop() {
     pollfd fds[2] = {{fanotify_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0 && errno != EINTR) return;
     if (fds[1].revents) return;
-    for (;;) {
-      ssize_t n = read(fanotify_fd_, buffer, sizeof(buffer));
-      if (n <= 0) break;  // EAGAIN: all read
-      handle(buffer, size_t(n));
+    {
+      std::lock_guard lock(read_mutex_);
+      for (;;) {
+        ssize_t n = read(fanotify_fd_, buffer, sizeof(buffer));
+        if (n <= 0) break;  // EAGAIN: all read
+        handle(buffer, size_t(n));
+      }
     }
     // Let events gather for a moment: a busy export produces one per file
     // operation, and waking this thread for each cost more CPU than the
     // operations themselves (the kernel queues and merges them meanwhile).
     pollfd wake{wake_fd_, POLLIN, 0};
     if (poll(&wake, 1, kGatherMs) > 0) return;
+  }
+}
+
+void ChangeWatcher::catch_up() {
+  std::vector<char> buffer(64 * 1024);
+  std::lock_guard lock(read_mutex_);
+  for (;;) {
+    ssize_t n = read(fanotify_fd_, buffer.data(), buffer.size());
+    if (n <= 0) return;  // EAGAIN: all read
+    handle(buffer.data(), size_t(n));
   }
 }
 

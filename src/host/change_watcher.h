@@ -41,14 +41,20 @@ class ChangeWatcher {
 
   ChangeWatcher(int fanotify_fd, int wake_fd, bool target_fids);
 
+  // Handles, on the caller's thread, every event the kernel has queued so far: a change
+  // made before this call has then reached every subscriber (HELLO asks whether the
+  // export's own name was renamed, just before it answers).
+  void catch_up();
+
  private:
   void loop();
   void handle(const char* events, size_t size);
 
   int fanotify_fd_;
   int wake_fd_;
-  bool target_fids_;  // dirent events name the entry's object (Linux >= 5.17)
-  std::mutex mutex_;  // guards subscribers_; held while calling them
+  bool target_fids_;       // dirent events name the entry's object (Linux >= 5.17)
+  std::mutex mutex_;       // guards subscribers_; held while calling them
+  std::mutex read_mutex_;  // one reader of the queue at a time, so events keep their order
   std::vector<Subscriber*> subscribers_;
   std::thread thread_;
 };

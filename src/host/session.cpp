@@ -427,6 +427,7 @@ std::string Session::export_gone() const {
   struct stat held {
   }, named{};
   if (fstat(config_.root_fd, &held) != 0 || held.st_nlink == 0) return "was deleted";
+  if (config_.export_moved && config_.watcher) config_.watcher->catch_up();
   if (config_.export_moved && *config_.export_moved)
     return "was renamed or removed on the host, and its name leads elsewhere or nowhere";
   if (config_.root_path.empty()) return "";

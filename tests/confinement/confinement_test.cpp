@@ -75,6 +75,12 @@ class Confinement : public ::testing::Test {
     }
     for (int i = 0; i < 500 && !fs::exists(root_ + "/sock"); ++i) std::this_thread::sleep_for(10ms);
     ASSERT_TRUE(fs::exists(root_ + "/sock")) << "fsoutd did not start";
+    // The socket is bound before the sandbox, the server made after it: fsoutd is ready
+    // (all its threads and fds made) once it says what it serves.
+    for (int i = 0;
+         i < 500 && read_text(root_ + "/fsoutd.log").find("fsoutd: serving ") == std::string::npos;
+         ++i)
+      std::this_thread::sleep_for(10ms);
     outside_before_ = listing(root_ + "/outside");
   }
 
