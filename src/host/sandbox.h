@@ -8,7 +8,8 @@
 //     fsoutd needs: reopening O_PATH nodes, xattrs and times through the magic links).
 //     Without root: the same inside a user namespace of fsoutd's own user.
 //   - chroot: chroot(2) into the export, for hosts that allow no namespaces (containers);
-//     /proc as above, but the host's own.
+//     /proc as above, but the host's own and still attached: `..` from the working
+//     directory leaves the chroot, so this removes absolute paths only.
 //   - none: nothing (debugging).
 // Then a seccomp allow-list of the system calls fsoutd makes: any other call stops the
 // daemon with a log line that names it.
