@@ -588,6 +588,25 @@ TEST_F(ConfinementNoSandbox, DaemonRunsWithoutSandbox) {
   EXPECT_TRUE(c->call<Opcode::kGetattr>(GetattrRequest{kRootNode, {}}).ok());
 }
 
+// --sandbox=chroot: the export as root and the allow-list, in the host's namespaces.
+class ConfinementChroot : public Confinement {
+ protected:
+  std::vector<std::string> extra_args() override { return {"--sandbox=chroot"}; }
+};
+
+TEST_F(ConfinementChroot, DaemonRunsChrootedIntoTheExport) {
+  if (geteuid() != 0) GTEST_SKIP() << "chroot needs root";
+  auto c = connect();
+  const std::string dir = "/proc/" + std::to_string(daemon_);
+  EXPECT_EQ(status_field(read_text(dir + "/status"), "Seccomp"), "2");
+  EXPECT_EQ(fs::read_symlink(dir + "/ns/mnt"), fs::read_symlink("/proc/self/ns/mnt"));
+  EXPECT_TRUE(same_file(dir + "/root", root_ + "/export"));
+  EXPECT_NE(read_text(root_ + "/fsoutd.log").find("sandbox: chroot"), std::string::npos);
+  auto made = c->call<Opcode::kMkdir>(MkdirRequest{kRootNode, Name{"made"}, 0755, {}});
+  EXPECT_TRUE(made.ok());
+  EXPECT_TRUE(fs::is_directory(in_export("made")));
+}
+
 // Without root fsoutd makes a user namespace of its own user and sandboxes itself in it.
 class ConfinementUnprivileged : public Confinement {
  protected:
