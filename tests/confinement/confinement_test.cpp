@@ -495,42 +495,36 @@ TEST_F(Confinement, ReplacedOrDeletedExportRefusesNewGuests) {
   fs::create_directory(root_ + "/export");  // for TearDown
 }
 
-// As root, fsoutd keeps only the capabilities it uses, in every thread, and sets
-// no_new_privs (src/host/privileges.cpp).
-TEST_F(Confinement, DaemonKeepsFewCapabilitiesAndNoNewPrivs) {
-  if (geteuid() != 0) GTEST_SKIP() << "fsoutd drops capabilities only when it runs as root";
-  auto c = connect();  // its session threads are running too
-  auto field = [](const std::string& status, const std::string& name) {
-    size_t at = status.find(name + ":");
-    if (at == std::string::npos) return std::string();
-    size_t start = status.find_first_not_of(" \t", at + name.size() + 1);
-    return status.substr(start, status.find('\n', start) - start);
-  };
-  const std::string dir = "/proc/" + std::to_string(daemon_);
-  const std::string status = read_text(dir + "/status");
-  EXPECT_EQ(field(status, "NoNewPrivs"), "1");
-  const uint64_t all = (uint64_t(1) << (CAP_LAST_CAP + 1)) - 1;
-  const uint64_t effective = std::stoull(field(status, "CapEff"), nullptr, 16);
-  EXPECT_NE(effective & all, all) << "every capability is still effective";
-  EXPECT_EQ(effective & (uint64_t(1) << CAP_SYS_MODULE), 0u);
-  EXPECT_EQ(effective & (uint64_t(1) << CAP_SYS_PTRACE), 0u);
-  EXPECT_EQ(effective & (uint64_t(1) << CAP_NET_ADMIN), 0u);
-  EXPECT_EQ(std::stoull(field(status, "CapBnd"), nullptr, 16), effective);
-  EXPECT_EQ(field(status, "CapInh"), "0000000000000000");
-  int threads = 0;
-  for (auto& task : fs::directory_iterator(dir + "/task")) {
-    std::string thread = read_text(task.path().string() + "/status");
-    EXPECT_EQ(field(thread, "CapEff"), field(status, "CapEff")) << task.path();
-    ++threads;
-  }
-  EXPECT_GT(threads, 1);
-}
-
 std::string status_field(const std::string& status, const std::string& name) {
   size_t at = status.find("\n" + name + ":");
   if (at == std::string::npos) return "";
   size_t start = status.find_first_not_of(" \t", at + name.size() + 2);
   return status.substr(start, status.find('\n', start) - start);
+}
+
+// As root, fsoutd keeps only the capabilities it uses, in every thread, and sets
+// no_new_privs (src/host/privileges.cpp).
+TEST_F(Confinement, DaemonKeepsFewCapabilitiesAndNoNewPrivs) {
+  if (geteuid() != 0) GTEST_SKIP() << "fsoutd drops capabilities only when it runs as root";
+  auto c = connect();  // its session threads are running too
+  const std::string dir = "/proc/" + std::to_string(daemon_);
+  const std::string status = read_text(dir + "/status");
+  EXPECT_EQ(status_field(status, "NoNewPrivs"), "1");
+  const uint64_t all = (uint64_t(1) << (CAP_LAST_CAP + 1)) - 1;
+  const uint64_t effective = std::stoull(status_field(status, "CapEff"), nullptr, 16);
+  EXPECT_NE(effective & all, all) << "every capability is still effective";
+  EXPECT_EQ(effective & (uint64_t(1) << CAP_SYS_MODULE), 0u);
+  EXPECT_EQ(effective & (uint64_t(1) << CAP_SYS_PTRACE), 0u);
+  EXPECT_EQ(effective & (uint64_t(1) << CAP_NET_ADMIN), 0u);
+  EXPECT_EQ(std::stoull(status_field(status, "CapBnd"), nullptr, 16), effective);
+  EXPECT_EQ(status_field(status, "CapInh"), "0000000000000000");
+  int threads = 0;
+  for (auto& task : fs::directory_iterator(dir + "/task")) {
+    std::string thread = read_text(task.path().string() + "/status");
+    EXPECT_EQ(status_field(thread, "CapEff"), status_field(status, "CapEff")) << task.path();
+    ++threads;
+  }
+  EXPECT_GT(threads, 1);
 }
 
 bool same_file(const std::string& a, const std::string& b) {
