@@ -35,6 +35,11 @@ const char kUsage[] =
     "  -o attr_timeout=S    seconds attributes are cached (overrides the cache mode)\n"
     "  -o readahead=BYTES   how far the kernel reads ahead (default 8 MiB; needs root)\n"
     "  -o export=NAME       the export to ask for (when fsoutd has --export-name)\n"
+    "  -o reconnect=S       when the host goes away (fsoutd restarted, upgraded, crashed),\n"
+    "                       programs wait while fsout-mount connects again and resumes\n"
+    "                       the session; after S seconds (default 180) their requests\n"
+    "                       fail with EIO until the host is back. The mount stays either\n"
+    "                       way. 0: unmount when the host goes away\n"
     "  -o allow_other,ro,...   the usual FUSE mount options (default_permissions is\n"
     "                       always on: the guest kernel checks modes and owners)\n"
     "  -h, --help           this text\n"
@@ -51,6 +56,7 @@ struct Config {
   double attr_timeout = -1;
   unsigned readahead = 0;
   unsigned protocol_version = 0;  // for tests: offer only this version
+  int reconnect = 180;
   int show_help = 0;
   int show_version = 0;
   int positional = 0;
@@ -63,6 +69,7 @@ const fuse_opt kOptions[] = {CONFIG_OPTION("cache=%s", cache),
                              CONFIG_OPTION("entry_timeout=%lf", entry_timeout),
                              CONFIG_OPTION("attr_timeout=%lf", attr_timeout),
                              CONFIG_OPTION("readahead=%u", readahead),
+                             CONFIG_OPTION("reconnect=%d", reconnect),
                              CONFIG_OPTION("protocol_version=%u", protocol_version),
                              CONFIG_OPTION("-h", show_help),
                              CONFIG_OPTION("--help", show_help),
@@ -181,6 +188,8 @@ int main(int argc, char** argv) {
   fsout::client::Options options;
   if (config.export_name) options.export_name = config.export_name;
   if (config.protocol_version) options.min_version = options.max_version = config.protocol_version;
+  if (config.reconnect < 0) die("bad value for reconnect (seconds, 0 for none)");
+  options.reconnect_seconds = unsigned(config.reconnect);
   // Notifications in every cache mode: besides changes, they carry the
   // host's requests to forget names when it runs short of nodes or file
   // descriptors (without them, a kernel that keeps every inode it has seen
@@ -252,14 +261,16 @@ int main(int argc, char** argv) {
   started = true;
   fuse_daemonize(cmdline.foreground);
 
-  // When the host goes away, end the FUSE loop: the mount is taken down and
-  // programs get ENOTCONN instead of hanging.
+  // Without reconnecting (-o reconnect=0), when the host goes away, end the FUSE loop: the
+  // mount is taken down and programs get ENOTCONN instead of hanging. With it the mount
+  // stays whatever happens: a write by path must never land in the directory beneath.
   main_thread = pthread_self();
-  connection->on_disconnect([] {
-    if (unmounting) return;  // we closed it ourselves
-    std::fprintf(stderr, "fsout-mount: connection to the host lost; unmounting\n");
-    pthread_kill(main_thread, SIGTERM);
-  });
+  if (!connection->reconnects())
+    connection->on_disconnect([] {
+      if (unmounting) return;  // we closed it ourselves
+      std::fprintf(stderr, "fsout-mount: connection to the host lost; unmounting\n");
+      pthread_kill(main_thread, SIGTERM);
+    });
   std::unique_ptr<fsout::guest::Invalidator> invalidator;
   if (connection->hello().capabilities & fsout::protocol::kCapNotify) {
     invalidator = std::make_unique<fsout::guest::Invalidator>(session, guest);

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -57,6 +59,12 @@ const char kUsage[] =
     "                       no network, and a seccomp allow-list of system calls;\n"
     "                       chroot: chroot into DIR and the allow-list (where namespaces\n"
     "                       cannot be made); none: neither (debugging)\n"
+    "  --state-dir DIR      where sessions keep what a restarted fsoutd needs to resume\n"
+    "                       them (open files, locks, node ids): a directory outside DIR,\n"
+    "                       on a file system that does not outlive the host (default\n"
+    "                       /run/fsout/<export and addresses>; none: guests cannot resume)\n"
+    "  --resume-window S    how long sessions saved by an earlier fsoutd wait for their\n"
+    "                       guests, holding their locks (default 300)\n"
     "  --uid-map GUEST:HOST:COUNT   guest uids GUEST.. are host uids HOST.. (repeatable);\n"
     "                       other ids show as 65534 and cannot create or be given\n"
     "  --gid-map GUEST:HOST:COUNT   the same for groups\n"
@@ -124,6 +132,44 @@ std::string fit_budgets_to_fd_limit(fsout::host::Limits& limits) {
   return note;
 }
 
+// The default state directory: one per export and set of addresses, so that a restart with
+// the same command line finds it and two daemons never share one.
+std::string default_state_dir(const std::string& root, const std::vector<std::string>& listen) {
+  std::error_code error;
+  std::string key = std::filesystem::canonical(root, error).string();
+  for (const auto& address : listen) key += "\n" + address;
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : key) hash = (hash ^ c) * 1099511628211ull;
+  char name[32];
+  std::snprintf(name, sizeof(name), "export-%016llx", static_cast<unsigned long long>(hash));
+  std::string base = "/run/fsout";
+  if (geteuid() != 0) {
+    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+    base = runtime && *runtime ? std::string(runtime) + "/fsout"
+                               : "/tmp/fsout-" + std::to_string(geteuid());
+  }
+  return base + "/" + name;
+}
+
+// Creates the state directory (0700) and opens it. SECURITY: it must not be inside the
+// export, where a guest could write sessions of its own making.
+int open_state_dir(const std::string& path, const std::string& root) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) die("cannot make the state directory " + path + ": " + error.message());
+  chmod(path.c_str(), 0700);
+  const auto dir = std::filesystem::canonical(path, error);
+  const auto exported = std::filesystem::canonical(root, error);
+  if (!error) {
+    auto [at, in] = std::mismatch(exported.begin(), exported.end(), dir.begin(), dir.end());
+    if (at == exported.end())
+      die("the state directory " + path + " is inside the export: give --state-dir outside it");
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) die("cannot open the state directory " + path + ": " + std::strerror(errno));
+  return fd;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,7 +186,9 @@ int main(int argc, char** argv) {
     kUidMap,
     kGidMap,
     kSquash,
-    kSandbox
+    kSandbox,
+    kStateDir,
+    kResumeWindow
   };
   static const option options[] = {{"listen", required_argument, nullptr, kListen},
                                    {"read-only", no_argument, nullptr, kReadOnly},
@@ -155,6 +203,8 @@ int main(int argc, char** argv) {
                                    {"gid-map", required_argument, nullptr, kGidMap},
                                    {"squash", required_argument, nullptr, kSquash},
                                    {"sandbox", required_argument, nullptr, kSandbox},
+                                   {"state-dir", required_argument, nullptr, kStateDir},
+                                   {"resume-window", required_argument, nullptr, kResumeWindow},
                                    {"help", no_argument, nullptr, 'h'},
                                    {"version", no_argument, nullptr, 'V'},
                                    {nullptr, 0, nullptr, 0}};
@@ -163,6 +213,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> listen;
   auto sandbox = fsout::host::SandboxMode::kNamespace;
   bool sandbox_chosen = false;
+  std::string state_dir;
+  unsigned resume_window = 300;
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, "+hV", options, nullptr)) != -1) {
@@ -200,6 +252,13 @@ int main(int argc, char** argv) {
         else
           die(std::string("bad value '") + optarg + "' for --sandbox (namespace, chroot or none)");
         sandbox_chosen = true;
+        break;
+      case kStateDir:
+        state_dir = optarg;
+        if (state_dir.empty()) die("empty --state-dir (use none to keep no state)");
+        break;
+      case kResumeWindow:
+        resume_window = number("--resume-window", optarg, 1u, 7u * 24 * 3600);
         break;
       case kUidMap:
       case kGidMap:
@@ -266,6 +325,21 @@ int main(int argc, char** argv) {
     }
   }
   const std::string export_label = config.root_path;
+  // Restarts: sessions an earlier fsoutd saved are opened again here, before the sandbox
+  // (opening by file handle needs it), and wait for their guests.
+  std::unique_ptr<fsout::host::ParkedSessions> parked;
+  std::vector<std::string> restore_notes;
+  if (state_dir != "none") {
+    if (state_dir.empty()) state_dir = default_state_dir(config.root_path, listen);
+    int dir_fd = open_state_dir(state_dir, config.root_path);
+    int root_fd = open(config.root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) die("cannot serve '" + config.root_path + "': " + std::strerror(errno));
+    parked = std::make_unique<fsout::host::ParkedSessions>(dir_fd, root_fd,
+                                                           std::chrono::seconds(resume_window));
+    restore_notes = parked->restore_all(config.session.limits, ids);
+    close(root_fd);
+    config.session.parked = parked.get();
+  }
   std::string sandbox_note;
   if (sandbox != fsout::host::SandboxMode::kNone) {
     std::error_code error;
@@ -324,10 +398,15 @@ int main(int argc, char** argv) {
     std::fputs(budget_note.c_str(), stderr);
     std::fprintf(stderr, "fsoutd: %s\n", privileges_note.c_str());
     if (!sandbox_note.empty()) std::fprintf(stderr, "fsoutd: %s\n", sandbox_note.c_str());
+    if (parked) std::fprintf(stderr, "fsoutd: session state in %s\n", state_dir.c_str());
+    for (const auto& line : restore_notes) std::fprintf(stderr, "fsoutd: %s\n", line.c_str());
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
-    std::fprintf(stderr, "fsoutd: stopping (%s)\n", strsignal(signal_number));
-    server.stop();
+    // Graceful: what is being performed is finished and answered, the sessions' state stays
+    // for the next fsoutd, and guests wait for it (they resume; nothing fails).
+    std::fprintf(stderr, "fsoutd: stopping (%s); sessions are kept for the next fsoutd\n",
+                 strsignal(signal_number));
+    server.drain(std::chrono::seconds(5));
   } catch (const std::exception& error) {
     die(error.what());
   }

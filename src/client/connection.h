@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <vector>
 #include <condition_variable>
 #include <functional>
 #include <future>
@@ -43,6 +45,11 @@ struct Options {
   // The protocol versions offered in HELLO (tests use other values).
   uint32_t min_version = protocol::kProtocolVersion;
   uint32_t max_version = protocol::kProtocolVersion;
+  // Restarts of the host: when the stream breaks, requests wait (none fails, none is lost)
+  // while the connection is made again to the same address (a serial port is kept) and the
+  // session resumed; after this many seconds without the host they fail with EIO until it
+  // is back. 0: no reconnecting (a broken stream fails every request, on_disconnect runs).
+  unsigned reconnect_seconds = 0;
 };
 
 class Connection {
@@ -63,9 +70,10 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   const protocol::HelloReply& hello() const { return hello_; }
+  bool reconnects() const { return reconnect_seconds_ > 0; }
   bool read_only() const { return hello_.flags & protocol::kHelloReadOnly; }
   uint32_t max_io() const { return max_io_; }
-  bool connected() const { return !broken_; }
+  bool connected() const { return !broken_ && !away_; }
   // Called once, from the reader thread, when the stream breaks.
   void on_disconnect(std::function<void()> callback) { disconnect_callback_ = std::move(callback); }
   // Called from the reader thread with each NOTIFY frame's opcode and
@@ -75,7 +83,7 @@ class Connection {
   }
 
   // Sends one request; `handler` runs on the reader thread (or at once,
-  // with EIO-like status kNotConnected, when the stream is broken).
+  // with EIO-like status kNotConnected, when the stream is broken for good).
   void send(protocol::Opcode opcode, std::span<const uint8_t> body, std::span<const uint8_t> tail,
             Handler handler, uint32_t reply_bytes = kSmallReplyBytes);
 
@@ -145,21 +153,41 @@ class Connection {
   bool quiet_since(uint64_t mark);
 
  private:
-  void say_hello(const Options& options);
+  // Says HELLO on `stream` (resuming session `token` unless empty); throws ClientError.
+  protocol::HelloReply say_hello(transport::FrameStream& stream, const std::string& token,
+                                 std::chrono::steady_clock::time_point deadline);
+  void adopt_hello(const protocol::HelloReply& reply);
   void reader_loop();
-  void fail_all();
+  void fail_all(uint32_t status);
+  // The stream broke: connect again and resume, or give up (false: the reader ends).
+  bool reconnect();
+  void resend_pending(std::shared_ptr<transport::FrameStream> stream);
+  std::shared_ptr<transport::FrameStream> current_stream();
 
-  std::unique_ptr<transport::FrameStream> stream_;
+  Options options_;
+  unsigned reconnect_seconds_ = 0;
+  bool resync_ = false;
+  std::string token_;  // the host's session token (kCapResume)
+  std::shared_ptr<transport::FrameStream> stream_;  // replaced under pending_mutex_
   std::string name_;
   protocol::HelloReply hello_;
   uint32_t max_io_ = protocol::kMaxIoSize;
   std::atomic<uint64_t> next_id_ = 1;
   std::atomic<bool> broken_ = false;
+  // The host is away: requests are kept, not written (until resend_pending() has sent
+  // every kept one again, in order). With `given_up_` they fail at once instead.
+  std::atomic<bool> away_ = false;
+  bool given_up_ = false;  // under pending_mutex_
+  std::atomic<bool> closing_ = false;
   std::mutex pending_mutex_;  // guards pending_; never held while a handler runs
   struct Pending {
     Handler handler;
     bool in_flight_counts = true;  // for quiet_mark()
     uint32_t reply_bytes = 0;      // its share of reply_budget_
+    // For sending it again after a reconnect (only when reconnecting is on).
+    uint16_t opcode = 0;
+    std::vector<uint8_t> payload;
+    bool written = false;  // on the current stream
   };
   uint32_t reply_budget_ = 0;
   uint64_t reply_bytes_reserved_ = 0;  // under pending_mutex_
@@ -172,6 +200,7 @@ class Connection {
   std::function<void()> disconnect_callback_;
   std::function<void(uint16_t, std::span<const uint8_t>)> notify_callback_;
   std::thread reader_;
+  std::thread resender_;  // resend_pending() after a resume
 };
 
 }  // namespace fsout::client

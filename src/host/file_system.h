@@ -3,11 +3,15 @@
 // (nodes, handles, locks) lives and dies with that session.
 #pragma once
 
+#include <cerrno>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "host/session_state.h"
 #include "protocol/messages.h"
 
 namespace fsout::host {
@@ -48,6 +52,20 @@ class FileSystem {
   // The node table is nearly full: a request that adds a node may wait for
   // the guest's FORGETs, so it must not run on the thread that reads them.
   virtual bool short_of_nodes() const { return false; }
+
+  // Restarts (session_state.h). The session's state log, or null when it keeps none.
+  virtual StateLog* state() { return nullptr; }
+  // Leave the state for a later fsoutd when this FileSystem ends (a graceful stop); without
+  // it the end of a session removes its state and its orphaned files.
+  virtual void keep_state() {}
+  // The inode `name` in directory `parent` names now: 0 when none, for working out whether
+  // a request interrupted by a crash was performed.
+  virtual Result<uint64_t> inode_of(protocol::NodeId, const std::string&) { return Errno{ENOSYS}; }
+  // For a handle opened with O_APPEND, the file's size now (a WRITE through it is not
+  // idempotent); nullopt for other handles.
+  virtual std::optional<uint64_t> append_size(protocol::HandleId) { return std::nullopt; }
+  // Whether `data` is in the handle's file at `offset` (an append that was performed).
+  virtual bool appended(protocol::HandleId, uint64_t, std::span<const uint8_t>) { return false; }
 };
 
 struct Limits {
@@ -61,7 +79,16 @@ struct Limits {
 // `ids` maps guest ids to host ids (null: identity).
 class IdMap;
 std::unique_ptr<FileSystem> make_passthrough(int root_fd, Limits limits,
-                                             std::shared_ptr<const IdMap> ids = nullptr);
+                                             std::shared_ptr<const IdMap> ids = nullptr,
+                                             std::unique_ptr<StateLog> state = nullptr);
+// A session saved by an earlier fsoutd, opened again: its nodes (by file handle, or by
+// name), open files and locks, under their old ids. Must run before the sandbox (opening
+// by handle needs CAP_DAC_READ_SEARCH and open_by_handle_at, which the sandbox forbids).
+// `report` says what could not be had again; nullptr when nothing of it could.
+std::unique_ptr<FileSystem> restore_passthrough(int root_fd, Limits limits,
+                                                std::shared_ptr<const IdMap> ids,
+                                                int state_dir, const std::string& token,
+                                                std::string& report);
 
 // A read-only export: refuses every operation that would change the export
 // with EROFS, passes the rest to `inner`.

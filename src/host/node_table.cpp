@@ -77,7 +77,7 @@ NodeRef NodeTable::add_lookup(int fd, const struct stat& st) {
 void NodeTable::forget(protocol::NodeId id, uint64_t count) {
   if (id == protocol::kRootNode) return;
   NodeRef dropped;  // destroyed (fd closed) after the lock is released
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   auto it = by_id_.find(id.value);
   if (it == by_id_.end()) return;
   NodeRef& node = it->second;
@@ -92,6 +92,27 @@ void NodeTable::forget(protocol::NodeId id, uint64_t count) {
   by_id_.erase(it);
   count_ = by_id_.size();
   room_.notify_one();
+  lock.unlock();
+  if (on_drop_) on_drop_(dropped);
+}
+
+NodeRef NodeTable::restore(protocol::NodeId id, int fd, const struct stat& st,
+                           const std::string& key) {
+  std::lock_guard lock(mutex_);
+  if (id.value <= protocol::kRootNode.value || by_id_.count(id.value) ||
+      by_inode_.count({st.st_dev, st.st_ino}) || by_id_.size() >= max_nodes_) {
+    close(fd);
+    return nullptr;
+  }
+  auto node = std::make_shared<Node>(id, fd, st);
+  node->lookups = 1;
+  node->handle = key;
+  node->saved = true;
+  by_id_[id.value] = node;
+  by_inode_[{node->device, node->inode}] = node;
+  count_ = by_id_.size();
+  next_id_ = std::max(next_id_, id.value + 1);
+  return node;
 }
 
 void NodeTable::track_handles() {
@@ -101,6 +122,8 @@ void NodeTable::track_handles() {
   track_handles_ = true;
   root->handle = key;
   if (!key.empty()) by_handle_[key] = root;
+  for (auto& [id, node] : by_id_)  // restored nodes came with their keys
+    if (!node->handle.empty()) by_handle_[node->handle] = node;
 }
 
 NodeRef NodeTable::find_by_handle(const std::string& key) {
@@ -110,8 +133,13 @@ NodeRef NodeTable::find_by_handle(const std::string& key) {
   return it == by_handle_.end() ? nullptr : it->second;
 }
 
+NodeRef NodeTable::find_by_inode(dev_t device, ino_t inode) {
+  std::lock_guard lock(mutex_);
+  auto it = by_inode_.find({device, inode});
+  return it == by_inode_.end() ? nullptr : it->second;
+}
+
 void NodeTable::note_name(const NodeRef& node, protocol::NodeId parent, const std::string& name) {
-  if (!track_handles_) return;
   std::lock_guard lock(mutex_);
   node->parent = parent;
   node->name = name;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,6 +40,8 @@ struct Node {
   // lost change events); guarded by NodeTable::mutex_.
   protocol::NodeId parent;
   std::string name;
+  std::atomic<bool> saved = false;  // written to the session's state log (session_state.h)
+  std::string orphan;               // its name in the orphan directory; Passthrough's lock
 };
 using NodeRef = std::shared_ptr<Node>;
 
@@ -55,6 +58,13 @@ class NodeTable {
   NodeRef add_lookup(int fd, const struct stat& st);
 
   void forget(protocol::NodeId id, uint64_t count);
+
+  // A node of a session saved before a restart, under its old id (lookup count 1: the
+  // kernel's FORGET names its whole count). Takes `fd`; nullptr (fd closed) when the id or
+  // the inode is taken already.
+  NodeRef restore(protocol::NodeId id, int fd, const struct stat& st, const std::string& key);
+  // Runs (outside the table's lock) for each node that goes away.
+  void on_drop(std::function<void(const NodeRef&)> callback) { on_drop_ = std::move(callback); }
   size_t size() const;
 
   // Change notifications: new nodes get their file handle as a key, so that
@@ -62,6 +72,7 @@ class NodeTable {
   // syscall. Call before the first lookup.
   void track_handles();
   NodeRef find_by_handle(const std::string& key);
+  NodeRef find_by_inode(dev_t device, ino_t inode);
   void note_name(const NodeRef& node, protocol::NodeId parent, const std::string& name);
   struct Named {
     NodeRef node;
@@ -100,6 +111,7 @@ class NodeTable {
   std::condition_variable room_;  // a node was dropped
   uint64_t next_id_ = 2;
   size_t max_nodes_;
+  std::function<void(const NodeRef&)> on_drop_;
 };
 
 // The key of a file handle: its type and bytes, as name_to_handle_at() and

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -88,6 +89,7 @@ struct Handle {
   int fd = -1;
   NodeRef node;
   int access = O_RDONLY;  // O_ACCMODE part of the open flags
+  int flags = 0;          // all of them
   // Directories: the stream and where it stands, guarded by dir_mutex.
   std::mutex dir_mutex;
   DIR* dir = nullptr;
@@ -106,13 +108,57 @@ size_t direntplus_cost(size_t name_size) { return 152 + ((name_size + 7) & ~size
 class Passthrough final : public FileSystem {
  public:
   Passthrough(int root_fd, const struct stat& root_stat, Limits limits,
-              std::shared_ptr<const IdMap> ids)
-      : nodes_(root_fd, root_stat, limits.max_nodes), limits_(limits), ids_(std::move(ids)) {}
+              std::shared_ptr<const IdMap> ids, std::unique_ptr<StateLog> state)
+      : nodes_(root_fd, root_stat, limits.max_nodes),
+        limits_(limits),
+        ids_(std::move(ids)),
+        root_fd_(root_fd),
+        state_(std::move(state)) {
+    nodes_.on_drop([this](const NodeRef& node) { dropped(node); });
+  }
 
   ~Passthrough() override {
     cancel_waits();
     for (auto& [key, fd] : lock_fds_) close(fd);
+    if (state_ && !keep_state_) {
+      // The session is over for good: its state and its orphaned files go.
+      state_->discard();
+      for (auto& named : nodes_.all()) unlink_orphan(*named.node);
+      if (orphan_dir_ >= 0) unlinkat(root_fd_, kOrphanDir, AT_REMOVEDIR);  // when empty
+    }
+    if (orphan_dir_ >= 0) close(orphan_dir_);
   }
+
+  StateLog* state() override { return state_.get(); }
+  void keep_state() override { keep_state_ = true; }
+
+  Result<uint64_t> inode_of(NodeId parent_id, const std::string& name) override {
+    NodeRef parent = nodes_.get(parent_id);
+    if (!parent) return Errno{ESTALE};
+    struct stat st;
+    if (hidden(parent_id, name)) return uint64_t(0);
+    if (fstatat(parent->fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return errno == ENOENT ? Result<uint64_t>(uint64_t(0)) : Result<uint64_t>(last_error());
+    return uint64_t(st.st_ino);
+  }
+
+  std::optional<uint64_t> append_size(HandleId id) override {
+    HandleRef h = handle(id);
+    struct stat st;
+    if (!h || h->dir || !(h->flags & O_APPEND) || fstat(h->fd, &st) != 0) return std::nullopt;
+    return uint64_t(st.st_size);
+  }
+
+  bool appended(HandleId id, uint64_t offset, std::span<const uint8_t> data) override {
+    HandleRef h = handle(id);
+    if (!h || h->dir) return false;
+    auto found = read_at(h->fd, offset, uint32_t(data.size()));
+    return found.ok() && found.value().size() == data.size() &&
+           std::equal(data.begin(), data.end(), found.value().begin());
+  }
+
+  // Opens a saved session's nodes, handles and locks again (restore_passthrough()).
+  void restore(const SavedState& saved, std::string& report);
 
   void track_changes() override {
     nodes_.track_handles();
@@ -183,6 +229,7 @@ class Passthrough final : public FileSystem {
   Result<EntryReply> Lookup(const LookupRequest& r) override {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
+    if (hidden(r.parent, r.name.value)) return Errno{ENOENT};
     return lookup_in(*parent, r.name.value);
   }
 
@@ -266,6 +313,7 @@ class Passthrough final : public FileSystem {
   Result<EntryReply> Symlink(const SymlinkRequest& r) override {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
+    if (hidden(r.parent, r.name.value)) return Errno{EACCES};
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
     auto caller = to_host(*ids_, r.caller);
     if (!caller.ok()) return Errno{caller.error()};
@@ -280,6 +328,7 @@ class Passthrough final : public FileSystem {
   Result<EntryReply> Mknod(const MknodRequest& r) override {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
+    if (hidden(r.parent, r.name.value)) return Errno{EACCES};
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
     std::optional<uint32_t> mode = canon::mode_from_wire(r.mode);
     if (!mode) return Errno{EINVAL};
@@ -296,6 +345,7 @@ class Passthrough final : public FileSystem {
   Result<EntryReply> Mkdir(const MkdirRequest& r) override {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
+    if (hidden(r.parent, r.name.value)) return Errno{EACCES};
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
     std::optional<uint32_t> mode = canon::mode_from_wire(r.mode);
     if (!mode) return Errno{EINVAL};
@@ -318,15 +368,28 @@ class Passthrough final : public FileSystem {
       return Errno{ENAMETOOLONG};
     std::optional<int> flags = canon::rename_flags_from_wire(r.flags);
     if (!flags) return Errno{EINVAL};
+    if (hidden(r.parent, r.name.value)) return Errno{ENOENT};
+    if (hidden(r.new_parent, r.new_name.value)) return Errno{EACCES};
+    // A file replaced by the rename while the guest has it open must outlive a restart.
+    if (*flags == 0) keep_if_open(*to, r.new_name.value);
     if (syscall(SYS_renameat2, from->fd, r.name.value.c_str(), to->fd, r.new_name.value.c_str(),
                 *flags) != 0)
       return last_error();
+    if (state_) {  // the moved node's name, for restoring it by name
+      struct stat st;
+      if (fstatat(to->fd, r.new_name.value.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+        if (NodeRef moved = nodes_.find_by_inode(st.st_dev, st.st_ino)) {
+          nodes_.note_name(moved, to->id, r.new_name.value);
+          state_->node_renamed(moved->id.value, to->id.value, r.new_name.value);
+        }
+    }
     return Empty{};
   }
 
   Result<EntryReply> Link(const LinkRequest& r) override {
     NodeRef node = nodes_.get(r.node), parent = nodes_.get(r.new_parent);
     if (!node || !parent) return Errno{ESTALE};
+    if (hidden(r.new_parent, r.new_name.value)) return Errno{EACCES};
     if (r.new_name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
     if (S_ISDIR(node->type)) return Errno{EPERM};
     auto caller = to_host(*ids_, r.caller);
@@ -354,12 +417,13 @@ class Passthrough final : public FileSystem {
     int flags = *wire_flags;
     int fd = confine::reopen_node(node->fd, flags);
     if (fd < 0) return Errno{-fd};
-    return add_handle(fd, node, flags & O_ACCMODE);
+    return add_handle(fd, node, flags);
   }
 
   Result<CreateReply> Create(const CreateRequest& r) override {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
+    if (hidden(r.parent, r.name.value)) return Errno{EACCES};
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
     std::optional<int> wire_flags = canon::open_flags_from_wire(r.flags);
     std::optional<uint32_t> wire_mode = canon::mode_from_wire(r.mode);
@@ -395,7 +459,8 @@ class Passthrough final : public FileSystem {
       return Errno{ENFILE};
     }
     nodes_.note_name(node, parent->id, r.name.value);
-    auto opened = add_handle(fd, node, flags & O_ACCMODE);
+    save_node(*node, parent->id, r.name.value);
+    auto opened = add_handle(fd, node, flags & ~(O_CREAT | O_EXCL | O_TRUNC));
     if (!opened.ok()) {
       nodes_.forget(node->id, 1);
       return Errno{opened.error()};
@@ -476,6 +541,7 @@ class Passthrough final : public FileSystem {
     if (it != lock_fds_.end()) {
       close(it->second);
       lock_fds_.erase(it);
+      if (state_) state_->owner_gone(h->node->id.value, r.lock_owner);
     }
     return Empty{};
   }
@@ -489,6 +555,7 @@ class Passthrough final : public FileSystem {
       h = std::move(it->second);
       handles_.erase(it);
     }
+    if (state_) state_->handle_gone(r.handle.value);
     // Open-file-description (OFD) locks are owned by the guest's open file,
     // which ends here; the guest kernel sends no unlock for them. A process
     // owner's locks were already dropped by the FLUSH of its last close.
@@ -498,6 +565,7 @@ class Passthrough final : public FileSystem {
       if (it == lock_fds_.end()) continue;
       close(it->second);
       lock_fds_.erase(it);
+      if (state_) state_->owner_gone(h->node->id.value, owner);
     }
     return Empty{};
   }
@@ -523,12 +591,8 @@ class Passthrough final : public FileSystem {
       close(fd);
       return Errno{error};
     }
-    auto result = add_handle(fd, node, O_RDONLY);
-    if (!result.ok()) {
-      closedir(dir);
-      return result;
-    }
-    handle(result.value().handle)->dir = dir;
+    auto result = add_handle(fd, node, O_RDONLY | O_DIRECTORY, dir);
+    if (!result.ok()) closedir(dir);
     return result;
   }
 
@@ -728,11 +792,15 @@ class Passthrough final : public FileSystem {
     int fd = lock_fd(*h, r.owner);
     if (fd < 0) return Errno{-fd};
     if (fl.l_type != F_UNLCK) remember_owner(h->node->id, r.owner, r.lock);
-    if (!r.wait) {
-      if (fcntl(fd, F_OFD_SETLK, &fl) != 0) return last_error();
-      return Empty{};
-    }
-    return wait_for([&] { return fcntl(fd, F_OFD_SETLKW, &fl); });
+    Result<Empty> result = Empty{};
+    if (!r.wait)
+      result = fcntl(fd, F_OFD_SETLK, &fl) == 0 ? Result<Empty>(Empty{}) : last_error();
+    else
+      result = wait_for([&] { return fcntl(fd, F_OFD_SETLKW, &fl); });
+    if (result.ok() && state_)
+      state_->lock_applied(h->node->id.value, r.owner, r.handle.value, r.lock.start,
+                           std::min(r.lock.end, uint64_t(LLONG_MAX)), fl.l_type);
+    return result;
   }
 
   Result<Empty> Flock(const FlockRequest& r) override {
@@ -743,12 +811,15 @@ class Passthrough final : public FileSystem {
                     : (r.operation & kFlockUnlock)    ? LOCK_UN
                                                       : -1;
     if (operation < 0) return Errno{EINVAL};
-    if ((r.operation & kFlockNonblock) || operation == LOCK_UN) {
-      if (flock(h->fd, operation | ((r.operation & kFlockNonblock) ? LOCK_NB : 0)) != 0)
-        return last_error();
-      return Empty{};
-    }
-    return wait_for([&] { return flock(h->fd, operation); });
+    Result<Empty> result = Empty{};
+    if ((r.operation & kFlockNonblock) || operation == LOCK_UN)
+      result = flock(h->fd, operation | ((r.operation & kFlockNonblock) ? LOCK_NB : 0)) == 0
+                   ? Result<Empty>(Empty{})
+                   : last_error();
+    else
+      result = wait_for([&] { return flock(h->fd, operation); });
+    if (result.ok() && state_) state_->flock_changed(r.handle.value, operation);
+    return result;
   }
 
   void cancel_waits() override {
@@ -784,19 +855,28 @@ class Passthrough final : public FileSystem {
     return h;
   }
 
-  Result<OpenReply> add_handle(int fd, NodeRef node, int access) {
+  // Registers an open file (or, with `dir`, a directory stream on `fd`); `flags` as opened.
+  Result<OpenReply> add_handle(int fd, NodeRef node, int flags, DIR* dir = nullptr) {
     auto h = std::make_shared<Handle>();
     h->fd = fd;
     h->node = std::move(node);
-    h->access = access;
-    std::lock_guard lock(handles_mutex_);
-    if (handles_.size() >= limits_.max_handles) {
-      h->fd = -1;
-      close(fd);
-      return Errno{EMFILE};
+    h->access = flags & O_ACCMODE;
+    h->flags = flags;
+    h->dir = dir;
+    const uint64_t node_id = h->node->id.value;
+    uint64_t id;
+    {
+      std::lock_guard lock(handles_mutex_);
+      if (handles_.size() >= limits_.max_handles) {
+        h->fd = -1;
+        h->dir = nullptr;
+        if (!dir) close(fd);
+        return Errno{EMFILE};
+      }
+      id = next_handle_++;
+      handles_[id] = std::move(h);
     }
-    uint64_t id = next_handle_++;
-    handles_[id] = std::move(h);
+    if (state_) state_->handle_added(id, node_id, flags, dir != nullptr);
     return OpenReply{HandleId{id}};
   }
 
@@ -814,6 +894,7 @@ class Passthrough final : public FileSystem {
     NodeRef node = nodes_.add_lookup(fd, st);
     if (!node) return Errno{ENFILE};
     nodes_.note_name(node, parent.id, name);
+    save_node(*node, parent.id, name);
     return EntryReply{node->id, 0, attr_of(node->fd, st)};
   }
 
@@ -832,12 +913,19 @@ class Passthrough final : public FileSystem {
     NodeRef node = nodes_.add_lookup(fd, st);
     if (!node) return Errno{ENFILE};
     nodes_.note_name(node, parent.id, name);
+    save_node(*node, parent.id, name);
     return EntryReply{node->id, 0, attr_of(node->fd, st)};
   }
 
   // Attributes as the guest sees them: owners through the id map.
   Attr attr_of(int fd, const struct stat& st) {
     Attr a = to_attr(st);
+    if (orphans_ > 0 && S_ISREG(st.st_mode) && a.nlink > 0) {
+      // The orphan directory's link is ours, not the guest's: it unlinked the file.
+      NodeRef node = nodes_.find_by_inode(st.st_dev, st.st_ino);
+      std::lock_guard lock(orphans_mutex_);
+      if (node && !node->orphan.empty()) --a.nlink;
+    }
     if (ids_->identity()) return a;
     if (ids_->squash()) {
       if (auto owner = guest_owner(fd)) {
@@ -912,6 +1000,8 @@ class Passthrough final : public FileSystem {
     NodeRef parent = nodes_.get(r.parent);
     if (!parent) return Errno{ESTALE};
     if (r.name.value.size() > NAME_MAX) return Errno{ENAMETOOLONG};
+    if (hidden(r.parent, r.name.value)) return Errno{ENOENT};
+    if (flags == 0 && keep_if_open(*parent, r.name.value)) return Empty{};
     if (unlinkat(parent->fd, r.name.value.c_str(), flags) != 0) return last_error();
     return Empty{};
   }
@@ -935,6 +1025,10 @@ class Passthrough final : public FileSystem {
       errno = 0;
       dirent* d = readdir(h->dir);
       if (!d) return errno == 0 ? 0 : errno;
+      if (h->node->id == kRootNode && std::strcmp(d->d_name, kOrphanDir) == 0) {
+        h->position = uint64_t(d->d_off);
+        continue;
+      }
       size_t need = cost(strlen(d->d_name));
       if (used + need > r.size) {
         // Does not fit: step back so the next call starts with this entry.
@@ -1033,17 +1127,248 @@ class Passthrough final : public FileSystem {
   std::set<pthread_t> waiters_;
   std::atomic<bool> cancelled_ = false;
   std::atomic<int64_t> last_room_made_ms_{0};  // make_room(): steady clock, ms
+
+  // ---- restarts (session_state.h)
+  int root_fd_;  // nodes_ owns it
+  std::unique_ptr<StateLog> state_;
+  bool keep_state_ = false;
+  // Files unlinked (or renamed over) while the guest has them open are moved to this
+  // directory at the export's root instead, which the guest never sees: after a restart
+  // they are opened again from there. Each goes when its node does.
+  static constexpr const char* kOrphanDir = ".fsout-orphans";
+  std::mutex orphans_mutex_;  // leaf lock; guards orphan_dir_ and Node::orphan
+  int orphan_dir_ = -1;
+  std::atomic<int> orphans_{0};
+
+  bool hidden(NodeId parent, const std::string& name) const {
+    return state_ && parent == kRootNode && name == kOrphanDir;
+  }
+
+  void save_node(Node& node, NodeId parent, const std::string& name) {
+    if (!state_ || node.saved.exchange(true)) return;
+    state_->node_added(node.id.value, node.inode, parent.value, name,
+                       node.handle.empty() ? file_handle_key(node.fd) : node.handle);
+  }
+
+  void dropped(const NodeRef& node) {
+    if (!state_) return;
+    unlink_orphan(*node);
+    state_->node_gone(node->id.value);
+  }
+
+  void unlink_orphan(Node& node) {
+    std::lock_guard lock(orphans_mutex_);
+    if (node.orphan.empty()) return;
+    unlinkat(orphan_dir_, node.orphan.c_str(), 0);
+    node.orphan.clear();
+    --orphans_;
+  }
+
+  int orphan_dir_locked() {
+    if (orphan_dir_ >= 0) return orphan_dir_;
+    int fd = confine::open_beneath(root_fd_, kOrphanDir, O_PATH | O_DIRECTORY);
+    if (fd == -ENOENT) {
+      mkdirat(root_fd_, kOrphanDir, 0700);
+      fd = confine::open_beneath(root_fd_, kOrphanDir, O_PATH | O_DIRECTORY);
+    }
+    if (fd >= 0) orphan_dir_ = fd;
+    return orphan_dir_;
+  }
+
+  // Before `name` in `parent` is unlinked or replaced: when it is the last name of a regular
+  // file this session has open, it is moved to the orphan directory instead (true: done).
+  bool keep_if_open(Node& parent, const std::string& name) {
+    if (!state_) return false;
+    struct stat st;
+    if (fstatat(parent.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_nlink != 1)
+      return false;
+    NodeRef node;
+    {
+      std::lock_guard lock(handles_mutex_);
+      for (auto& [id, h] : handles_)
+        if (h->node->device == st.st_dev && h->node->inode == st.st_ino) node = h->node;
+    }
+    if (!node) return false;
+    std::lock_guard lock(orphans_mutex_);
+    if (!node->orphan.empty()) return false;
+    int dir = orphan_dir_locked();
+    if (dir < 0) return false;
+    std::string orphan = state_->token() + "." + std::to_string(node->id.value);
+    if (renameat(parent.fd, name.c_str(), dir, orphan.c_str()) != 0) return false;  // EXDEV
+    node->orphan = orphan;
+    ++orphans_;
+    state_->node_orphaned(node->id.value, orphan);
+    return true;
+  }
+
+  // An O_PATH fd of what a saved file-handle key names on the export's file system; -1 if
+  // it names nothing there any more.
+  int open_by_key(const std::string& key) const {
+    if (key.size() < sizeof(int) || key.size() > sizeof(int) + MAX_HANDLE_SZ) return -1;
+    struct {
+      file_handle header;
+      unsigned char bytes[MAX_HANDLE_SZ];
+    } handle;
+    std::memcpy(&handle.header.handle_type, key.data(), sizeof(int));
+    handle.header.handle_bytes = unsigned(key.size() - sizeof(int));
+    std::memcpy(handle.header.f_handle, key.data() + sizeof(int), key.size() - sizeof(int));
+    return open_by_handle_at(root_fd_, &handle.header, O_PATH | O_CLOEXEC);
+  }
+
+  // SECURITY: a directory opened by handle must lie inside the export (its ".." chain
+  // reaches the export's root), or the guest would hold a subtree the host moved out of it
+  // while no daemon ran. A file is the very inode the guest held, as a running daemon's
+  // node would still be.
+  bool inside_export(int fd) const {
+    struct stat st, root;
+    if (fstat(fd, &st) != 0 || fstat(root_fd_, &root) != 0) return false;
+    if (!S_ISDIR(st.st_mode)) return st.st_dev == root.st_dev;
+    int at = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    for (int depth = 0; at >= 0 && depth < 4096; ++depth) {
+      struct stat here;
+      if (fstat(at, &here) != 0) break;
+      if (here.st_dev == root.st_dev && here.st_ino == root.st_ino) {
+        close(at);
+        return true;
+      }
+      int up = openat(at, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      struct stat above;
+      bool top = up < 0 || fstat(up, &above) != 0 ||
+                 (above.st_dev == here.st_dev && above.st_ino == here.st_ino);
+      close(at);
+      at = up;
+      if (top) break;
+    }
+    if (at >= 0) close(at);
+    return false;
+  }
 };
+
+void Passthrough::restore(const SavedState& saved, std::string& report) {
+  size_t lost_nodes = 0, lost_handles = 0, lost_locks = 0;
+  std::map<uint64_t, NodeRef> opened{{kRootNode.value, nodes_.get(kRootNode)}};
+  // By handle first; by the orphan name or the name in its (restored) parent when the file
+  // system has no usable handles or the daemon may not open by handle (not root).
+  std::function<NodeRef(uint64_t, int)> open_node = [&](uint64_t id, int depth) -> NodeRef {
+    if (auto it = opened.find(id); it != opened.end()) return it->second;
+    auto saved_it = saved.nodes.find(id);
+    if (saved_it == saved.nodes.end() || depth > 4096) return nullptr;
+    const SavedNode& entry = saved_it->second;
+    struct stat st;
+    auto usable = [&](int& fd) {
+      if (fd < 0) return false;
+      if (fstat(fd, &st) == 0 && st.st_ino == entry.inode && inside_export(fd)) return true;
+      close(fd);
+      fd = -1;
+      return false;
+    };
+    int fd = open_by_key(entry.handle);
+    if (!usable(fd) && !entry.orphan.empty()) {
+      std::lock_guard lock(orphans_mutex_);
+      if (int dir = orphan_dir_locked(); dir >= 0)
+        fd = confine::open_beneath(dir, entry.orphan, O_PATH);
+    }
+    if (!usable(fd) && !entry.name.empty())
+      if (NodeRef parent = open_node(entry.parent, depth + 1))
+        fd = confine::open_beneath(parent->fd, entry.name, O_PATH);
+    NodeRef node;
+    if (usable(fd)) node = nodes_.restore(NodeId{id}, fd, st, entry.handle);
+    if (node) {
+      nodes_.note_name(node, NodeId{entry.parent}, entry.name);
+      if (!entry.orphan.empty()) {
+        std::lock_guard lock(orphans_mutex_);
+        node->orphan = entry.orphan;
+        ++orphans_;
+      }
+    }
+    opened[id] = node;
+    return node;
+  };
+  for (auto& [id, entry] : saved.nodes)
+    if (!open_node(id, 0)) ++lost_nodes;
+  for (auto& [id, entry] : saved.handles) {
+    NodeRef node = opened.count(entry.node) ? opened[entry.node] : nullptr;
+    const int flags = entry.flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+    int fd = node ? confine::reopen_node(node->fd, flags) : -1;
+    if (fd < 0) {
+      ++lost_handles;
+      continue;
+    }
+    auto h = std::make_shared<Handle>();
+    h->fd = fd;
+    h->node = node;
+    h->access = flags & O_ACCMODE;
+    h->flags = flags;
+    if (entry.directory && !(h->dir = fdopendir(fd))) {
+      ++lost_handles;
+      continue;
+    }
+    if (entry.flock && flock(fd, entry.flock | LOCK_NB) != 0) ++lost_locks;
+    std::lock_guard lock(handles_mutex_);
+    handles_[id] = h;
+    next_handle_ = std::max(next_handle_, id + 1);
+  }
+  for (auto& [key, locks] : saved.locks) {
+    HandleRef h = handle(HandleId{locks.handle});
+    int fd = h ? lock_fd(*h, key.second) : -1;
+    for (auto& [start, rest] : locks.ranges) {
+      struct flock fl {};
+      fl.l_type = rest.second;
+      fl.l_whence = SEEK_SET;
+      fl.l_start = off_t(start);
+      fl.l_len = rest.first >= uint64_t(LLONG_MAX) ? 0 : off_t(rest.first - start + 1);
+      if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) != 0) ++lost_locks;
+    }
+  }
+  if (lost_nodes || lost_handles || lost_locks)
+    report = std::to_string(lost_nodes) + " nodes, " + std::to_string(lost_handles) +
+             " open files and " + std::to_string(lost_locks) +
+             " locks could not be had again (gone, or taken by a host process meanwhile)";
+  else
+    report = std::to_string(saved.nodes.size()) + " nodes, " +
+             std::to_string(saved.handles.size()) + " open files, " +
+             std::to_string(saved.locks.size()) + " lock owners held again";
+}
 
 }  // namespace
 
+std::unique_ptr<FileSystem> restore_passthrough(int root_fd, Limits limits,
+                                                std::shared_ptr<const IdMap> ids,
+                                                int state_dir, const std::string& token,
+                                                std::string& report) {
+  std::optional<SavedState> saved = StateLog::load(state_dir, token);
+  if (!saved) {
+    report = "not a session state file";
+    return nullptr;
+  }
+  struct stat st;
+  if (fstat(root_fd, &st) != 0 || saved->root_device != uint64_t(st.st_dev) ||
+      saved->root_inode != uint64_t(st.st_ino)) {
+    report = "saved for another export";
+    return nullptr;
+  }
+  auto log = StateLog::reopen(state_dir, token, *saved);
+  int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+  if (!log || fd < 0) {
+    if (fd >= 0) close(fd);
+    report = std::string("cannot rewrite it: ") + std::strerror(errno);
+    return nullptr;
+  }
+  if (!ids) ids = std::make_shared<IdMap>();
+  auto fs = std::make_unique<Passthrough>(fd, st, limits, std::move(ids), std::move(log));
+  fs->restore(*saved, report);
+  return fs;
+}
+
 std::unique_ptr<FileSystem> make_passthrough(int root_fd, Limits limits,
-                                             std::shared_ptr<const IdMap> ids) {
+                                             std::shared_ptr<const IdMap> ids,
+                                             std::unique_ptr<StateLog> state) {
   int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) return nullptr;
   if (!ids) ids = std::make_shared<IdMap>();
-  return std::make_unique<Passthrough>(fd, st, limits, std::move(ids));
+  return std::make_unique<Passthrough>(fd, st, limits, std::move(ids), std::move(state));
 }
 
 }  // namespace fsout::host

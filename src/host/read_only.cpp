@@ -26,6 +26,12 @@ class ReadOnly final : public FileSystem {
   }
   void make_room(std::vector<NotifyMessage>& out) override { inner_->make_room(out); }
   bool short_of_nodes() const override { return inner_->short_of_nodes(); }
+  StateLog* state() override { return inner_->state(); }
+  void keep_state() override { inner_->keep_state(); }
+  Result<uint64_t> inode_of(NodeId parent, const std::string& name) override {
+    return inner_->inode_of(parent, name);
+  }
+  std::optional<uint64_t> append_size(HandleId h) override { return inner_->append_size(h); }
 
   // Operations that only read pass through.
 #define FSOUT_PASS(name, request, reply) \

@@ -229,6 +229,9 @@ void Server::finish(Running& running) {
 }
 
 void Server::reap() {
+  if (config_.session.parked)
+    for (const auto& line : config_.session.parked->expire())
+      std::fprintf(stderr, "fsoutd: %s\n", line.c_str());
   std::list<std::shared_ptr<Running>> finished;
   {
     std::lock_guard lock(mutex_);
@@ -255,6 +258,18 @@ size_t Server::live_sessions() {
   size_t live = 0;
   for (auto& running : sessions_) live += running->done ? 0 : 1;
   return live;
+}
+
+void Server::drain(std::chrono::milliseconds limit) {
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& running : sessions_)
+      if (running->session) running->session->keep_state_for_restart();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (live_sessions() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  stop();
 }
 
 void Server::stop() {

@@ -1,6 +1,7 @@
 // The daemon's top level: listeners, and one Session per accepted stream.
 #pragma once
 
+#include <chrono>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -50,6 +51,9 @@ class Server {
   void serve_fd(int fd, bool resync, std::string peer);
   // Ends every listener and session, and waits for their threads.
   void stop();
+  // A graceful stop for a restart: sessions keep their state, finish and answer what they
+  // are performing (for at most `limit`), then everything stops as in stop().
+  void drain(std::chrono::milliseconds limit);
   size_t session_count();
 
  private:

@@ -1,13 +1,17 @@
 #include "host/session.h"
 
 #include <signal.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <type_traits>
 #include <system_error>
 #include <utility>
 
@@ -45,7 +49,13 @@ Session::~Session() {
   sender_.join();
   std::unique_lock lock(mutex_);
   wait_for_waiters(lock);
+  if (fs_ && keep_state_) fs_->keep_state();
   fs_.reset();
+}
+
+void Session::keep_state_for_restart() {
+  keep_state_ = true;
+  stream_->stop_reading();
 }
 
 void Session::wait_for_waiters(std::unique_lock<std::mutex>& lock) {
@@ -190,7 +200,8 @@ void Session::serve_loop() {
     if (job.header.opcode == uint16_t(Opcode::kHello)) {
       // A new HELLO starts the session again (a restarted guest module on a
       // stream that stayed open): finish what is running, drop all state.
-      reset_state();
+      // A resume of the session this stream serves keeps its state.
+      reset_state(resumes_this_session(job));
       hello(job);
       continue;
     }
@@ -228,15 +239,22 @@ void Session::serve_loop() {
   }
 }
 
-void Session::reset_state() {
+void Session::reset_state(bool keep) {
   // Called by the reading thread: no new request starts meanwhile.
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [&] { return in_flight_ == 0; });
   wait_for_waiters(lock);
+  if (keep) return;
   notify_ = false;
   dir_attrs_ = false;
   std::lock_guard notify_lock(notify_mutex_);
   fs_.reset();
+}
+
+bool Session::resumes_this_session(const Job& job) {
+  HelloRequest request;
+  return fs_ && fs_->state() && decode_message(job.payload, request) &&
+         (request.capabilities & kCapResume) && request.session.value == fs_->state()->token();
 }
 
 void Session::changed(const HostChange& change, pid_t thread) {
@@ -331,6 +349,41 @@ Directories changed_directories(const RenameRequest& r) {
   return {r.parent, r.new_parent == r.parent ? NodeId{} : r.new_parent};
 }
 
+// The requests whose repetition could answer differently (the reply journal,
+// session_state.h), the name each acts on first, and what that name was before.
+template <class Request>
+constexpr bool kMaybeJournaled =
+    std::is_same_v<Request, CreateRequest> || std::is_same_v<Request, MkdirRequest> ||
+    std::is_same_v<Request, MknodRequest> || std::is_same_v<Request, SymlinkRequest> ||
+    std::is_same_v<Request, LinkRequest> || std::is_same_v<Request, RemoveRequest> ||
+    std::is_same_v<Request, RenameRequest> || std::is_same_v<Request, WriteRequest>;
+template <class Request>
+bool is_journaled(const Request& r, FileSystem& fs) {
+  if constexpr (std::is_same_v<Request, WriteRequest>)
+    return fs.state() && fs.append_size(r.handle).has_value();  // O_APPEND: not idempotent
+  else
+    return kMaybeJournaled<Request> && fs.state() != nullptr;
+}
+template <class Request>
+std::pair<NodeId, std::string> first_name(const Request& r) {
+  if constexpr (std::is_same_v<Request, LinkRequest>)
+    return {r.new_parent, r.new_name.value};
+  else if constexpr (std::is_same_v<Request, WriteRequest>)
+    return {kRootNode, ""};
+  else
+    return {r.parent, r.name.value};
+}
+template <class Request>
+uint64_t before_of(const Request& r, FileSystem& fs) {
+  if constexpr (std::is_same_v<Request, WriteRequest>) {
+    return fs.append_size(r.handle).value_or(0);
+  } else {
+    auto [parent, name] = first_name(r);
+    auto inode = fs.inode_of(parent, name);
+    return inode.ok() ? inode.value() : 0;
+  }
+}
+
 // What a reply carries besides its data or entries (kDefaultMaxMessage is 1 MiB of READ data
 // plus this).
 constexpr uint32_t kReplyOverhead = 4096;
@@ -360,8 +413,28 @@ void Session::serve(const Job& job, Call call) {
   }
   const uint32_t max_payload = stream_->max_payload();
   fit_reply(request, max_payload > kReplyOverhead ? max_payload - kReplyOverhead : 0);
+  StateLog* journal = nullptr;
+  if constexpr (kMaybeJournaled<Request>) {
+    if (is_journaled(request, *fs_)) {
+      journal = fs_->state();
+      if (answered_from_journal(job, request)) return;
+      journal->intent(job.header.request_id, job.header.opcode, before_of(request, *fs_));
+    }
+  }
   Result<Reply> result = call(request);
   if (!has_reply(Opcode(job.header.opcode))) return;
+  // A lock wait cut short by a graceful stop is not answered: the guest asks the next
+  // fsoutd again.
+  if (keep_state_ && !result.ok() && result.error() == EINTR) return;
+  if (journal) {
+    std::vector<uint8_t> payload;
+    if (result.ok())
+      encode_reply(payload, result.value());
+    else
+      encode_error_reply(payload, canonical::errno_to_wire(result.error())
+                                      .value_or(static_cast<uint32_t>(canonical::Errno::kIo)));
+    journal->done(job.header.request_id, job.header.opcode, payload);
+  }
   if (!result.ok()) {
     send_error(job.header, result.error());
     return;
@@ -393,6 +466,52 @@ void Session::serve(const Job& job, Call call) {
   }
   stream_->write_frame({FrameKind::kReply, job.header.opcode, job.header.request_id, 0}, body, tail,
                        before);
+}
+
+void Session::send_payload(const Job& job, const std::vector<uint8_t>& payload) {
+  stream_->write_frame({FrameKind::kReply, job.header.opcode, job.header.request_id, 0}, payload);
+}
+
+// A request the guest sends again after a restart, that the journal knows: answered as
+// before if its reply was saved; if fsoutd died while performing it, whether it was
+// performed is read from the file system (the name it acts on), and if it was the answer
+// is made from what is there now.
+template <class Request>
+bool Session::answered_from_journal(const Job& job, const Request& request) {
+  auto entry = fs_->state()->journaled(job.header.request_id);
+  if (!entry || entry->opcode != job.header.opcode) return false;
+  if (entry->done) {
+    send_payload(job, entry->reply);
+    return true;
+  }
+  auto [parent, name] = first_name(request);
+  Result<uint64_t> now = uint64_t(0);
+  if constexpr (!std::is_same_v<Request, WriteRequest>) now = fs_->inode_of(parent, name);
+  if (!now.ok()) return false;
+  std::vector<uint8_t> payload;
+  if constexpr (std::is_same_v<Request, RemoveRequest> || std::is_same_v<Request, RenameRequest>) {
+    if (entry->before == 0 || now.value() == entry->before) return false;  // not performed
+    encode_reply(payload, Empty{});
+  } else if constexpr (std::is_same_v<Request, WriteRequest>) {
+    if (!fs_->appended(request.handle, entry->before, request.data.data)) return false;
+    encode_reply(payload, WriteReply{uint32_t(request.data.data.size())});
+  } else {
+    if (entry->before != 0 || now.value() == 0) return false;  // not performed
+    auto found = fs_->Lookup(LookupRequest{parent, Name{name}});
+    if (!found.ok()) return false;
+    if constexpr (std::is_same_v<Request, CreateRequest>) {
+      auto opened = fs_->Open(OpenRequest{found.value().node, request.flags & ~canonical::kOpenCreat &
+                                                                 ~canonical::kOpenExcl &
+                                                                 ~canonical::kOpenTrunc});
+      if (!opened.ok()) return false;
+      encode_reply(payload, CreateReply{found.value(), opened.value().handle});
+    } else {
+      encode_reply(payload, found.value());
+    }
+  }
+  fs_->state()->done(job.header.request_id, job.header.opcode, payload);
+  send_payload(job, payload);
+  return true;
 }
 
 void Session::dispatch(const Job& job) {
@@ -472,12 +591,42 @@ void Session::hello(const Job& job) {
     if (!faulted_.exchange(true) && !stream_->resyncs()) stream_->shutdown();
     return;
   }
-  auto fs = make_passthrough(config_.root_fd, config_.limits, config_.ids);
-  if (!fs) {
-    send_error(job.header, EIO);
-    return;
+  // Restarts: a guest that asks to resume gets its session back, as this stream still has
+  // it or as a restarted fsoutd restored it; a new session gets a token and a state file.
+  const bool resumable = config_.parked && (request.capabilities & kCapResume);
+  std::unique_ptr<FileSystem> fs;
+  std::string token;
+  bool resumed = false;
+  if (resumable && !request.session.value.empty()) {
+    token = request.session.value;
+    if (fs_ && fs_->state() && fs_->state()->token() == token) {
+      std::lock_guard lock(notify_mutex_);
+      fs = std::move(fs_);
+    } else {
+      fs = config_.parked->take(token);
+    }
+    if (!fs) {
+      log("the guest asked to resume a session this host does not have (its state is gone: "
+          "a reboot, another --state-dir, or it ended); refusing");
+      send_error(job.header, ENOENT);
+      if (!faulted_.exchange(true) && !stream_->resyncs()) stream_->shutdown();
+      return;
+    }
+    resumed = true;
+  } else {
+    std::unique_ptr<StateLog> state;
+    if (resumable) {
+      state = config_.parked->create(token);
+      if (!state) log(std::string("no state kept for restarts: ") + std::strerror(errno));
+    }
+    fs = make_passthrough(config_.root_fd, config_.limits, config_.ids, std::move(state));
+    if (!fs) {
+      send_error(job.header, EIO);
+      return;
+    }
+    if (config_.read_only) fs = make_read_only(std::move(fs));
+    if (!fs->state()) token.clear();
   }
-  if (config_.read_only) fs = make_read_only(std::move(fs));
   auto root = fs->root_attr();
   if (!root.ok()) {
     send_error(job.header, root.error());
@@ -486,9 +635,11 @@ void Session::hello(const Job& job) {
   reply.version = kProtocolVersion;
   reply.capabilities = request.capabilities & kCapAllKnown;
   if (!config_.watcher) reply.capabilities &= ~kCapNotify;
-  if (reply.capabilities & kCapNotify) fs->track_changes();
+  if (token.empty()) reply.capabilities &= ~kCapResume;
+  reply.session.value = token;
+  if ((reply.capabilities & kCapNotify) && !notify_) fs->track_changes();
   reply.max_message = std::min(std::max(request.max_message, 64u * 1024), config_.max_message);
-  reply.flags = config_.read_only ? kHelloReadOnly : 0;
+  reply.flags = (config_.read_only ? kHelloReadOnly : 0) | (resumed ? kHelloResumed : 0);
   reply.root = kRootNode;
   reply.root_attr = root.value();
   {
@@ -498,12 +649,111 @@ void Session::hello(const Job& job) {
   notify_ = (reply.capabilities & kCapNotify) != 0;
   dir_attrs_ = (reply.capabilities & kCapDirAttrs) != 0;
   stream_->set_max_payload(reply.max_message);
-  log("session started: guest " + request.guest_os.value + ", protocol " +
-      std::to_string(reply.version));
+  log(std::string(resumed ? "session resumed" : "session started") + ": guest " +
+      request.guest_os.value + ", protocol " + std::to_string(reply.version));
   start_helpers();
   std::vector<uint8_t> body;
   encode_reply(body, reply);
   stream_->write_frame({FrameKind::kReply, job.header.opcode, job.header.request_id, 0}, body);
+  if (resumed && notify_) {
+    // What changed on the host while no daemon watched is unknown: the guest forgets what
+    // it cached (its nodes stay valid).
+    std::vector<NotifyMessage> notes;
+    {
+      std::lock_guard lock(notify_mutex_);
+      fs_->forget_everything(notes);
+    }
+    send_notifications(notes);
+  }
+}
+
+// ---- ParkedSessions
+
+ParkedSessions::ParkedSessions(int dir_fd, int root_fd, std::chrono::seconds window)
+    : dir_fd_(dir_fd), root_fd_(root_fd), window_(window) {
+  struct stat st;
+  if (fstat(root_fd_, &st) == 0) root_device_ = st.st_dev, root_inode_ = st.st_ino;
+}
+
+ParkedSessions::~ParkedSessions() {
+  std::lock_guard lock(mutex_);
+  for (auto& [token, parked] : parked_) parked.fs->keep_state();  // for the next fsoutd
+  parked_.clear();
+  close(dir_fd_);
+}
+
+std::vector<std::string> ParkedSessions::restore_all(Limits limits,
+                                                     std::shared_ptr<const IdMap> ids) {
+  std::vector<std::string> lines;
+  int fd = openat(dir_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* dir = fd >= 0 ? fdopendir(fd) : nullptr;
+  if (!dir) return lines;
+  std::vector<std::string> tokens;
+  while (dirent* d = readdir(dir)) {
+    std::string name = d->d_name;
+    if (name.size() == 38 && name.compare(32, 6, ".state") == 0 &&
+        is_session_token(name.substr(0, 32)))
+      tokens.push_back(name.substr(0, 32));
+  }
+  closedir(dir);
+  const auto until = std::chrono::steady_clock::now() + window_;
+  for (const auto& token : tokens) {
+    // Another export's sessions (a state directory shared by mistake) are left alone.
+    if (auto saved = StateLog::load(dir_fd_, token);
+        !saved || saved->root_device != root_device_ || saved->root_inode != root_inode_)
+      continue;
+    std::string report;
+    auto fs = restore_passthrough(root_fd_, limits, ids, dir_fd_, token, report);
+    lines.push_back("session " + token.substr(0, 8) + "… saved by an earlier fsoutd: " +
+                    (fs ? report + "; kept " + std::to_string(window_.count()) +
+                              " s for its guest to resume it"
+                        : "cannot be restored (" + report + ")"));
+    if (!fs) continue;
+    std::lock_guard lock(mutex_);
+    parked_[token] = Parked{std::move(fs), until};
+  }
+  return lines;
+}
+
+std::unique_ptr<FileSystem> ParkedSessions::take(const std::string& token) {
+  std::lock_guard lock(mutex_);
+  auto it = parked_.find(token);
+  if (it == parked_.end()) return nullptr;
+  auto fs = std::move(it->second.fs);
+  parked_.erase(it);
+  return fs;
+}
+
+std::unique_ptr<StateLog> ParkedSessions::create(std::string& token) {
+  token = new_session_token();
+  if (token.empty()) return nullptr;
+  return StateLog::create(dir_fd_, token, root_device_, root_inode_);
+}
+
+std::vector<std::string> ParkedSessions::expire() {
+  std::vector<std::unique_ptr<FileSystem>> ended;
+  std::vector<std::string> lines;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = parked_.begin(); it != parked_.end();) {
+      if (it->second.until > now) {
+        ++it;
+        continue;
+      }
+      lines.push_back("session " + it->first.substr(0, 8) +
+                      "… was not resumed in time; its files and locks are let go");
+      ended.push_back(std::move(it->second.fs));
+      it = parked_.erase(it);
+    }
+  }
+  ended.clear();  // outside the lock: closes fds, releases locks, removes the state
+  return lines;
+}
+
+size_t ParkedSessions::size() {
+  std::lock_guard lock(mutex_);
+  return parked_.size();
 }
 
 // The other serving threads start once a guest has said HELLO: a connection that never

@@ -8,6 +8,8 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -21,6 +23,34 @@
 #include "transport/stream.h"
 
 namespace fsout::host {
+
+// Sessions a restarted fsoutd found in its state directory (session_state.h), opened again
+// and waiting for their guests to resume them; and where new sessions keep their state.
+class ParkedSessions {
+ public:
+  // `dir_fd`: the state directory (owned); `root_fd`: the export.
+  ParkedSessions(int dir_fd, int root_fd, std::chrono::seconds window);
+  ~ParkedSessions();
+  // Before the sandbox: opens every saved session of this export again. Lines for the log.
+  std::vector<std::string> restore_all(Limits limits, std::shared_ptr<const IdMap> ids);
+  std::unique_ptr<FileSystem> take(const std::string& token);
+  std::unique_ptr<StateLog> create(std::string& token);
+  // Sessions whose guest did not come back within the window end (their locks go).
+  std::vector<std::string> expire();
+  size_t size();
+
+ private:
+  int dir_fd_;
+  uint64_t root_device_ = 0, root_inode_ = 0;
+  int root_fd_;
+  std::chrono::seconds window_;
+  std::mutex mutex_;
+  struct Parked {
+    std::unique_ptr<FileSystem> fs;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::map<std::string, Parked> parked_;
+};
 
 struct SessionConfig {
   int root_fd = -1;  // O_PATH directory fd of the export (not owned)
@@ -36,6 +66,7 @@ struct SessionConfig {
   std::string export_name;
   std::shared_ptr<const IdMap> ids;  // guest <-> host ids; null: identity
   ChangeWatcher* watcher = nullptr;  // host changes, for NOTIFY; null: none
+  ParkedSessions* parked = nullptr;  // restarts: where state is kept; null: nowhere
 };
 
 class Session : public ChangeWatcher::Subscriber {
@@ -47,6 +78,10 @@ class Session : public ChangeWatcher::Subscriber {
   // streams) or stop() is called.
   void run();
   void stop();
+  // A graceful stop of the daemon: the session's state stays for the next fsoutd, requests
+  // being performed finish and are answered, the rest wait in the stream for the guest to
+  // send them again. Call before stop().
+  void keep_state_for_restart();
 
   // From the change watcher's thread: tell the guest what to forget.
   void changed(const HostChange& change, pid_t thread) override;
@@ -67,9 +102,17 @@ class Session : public ChangeWatcher::Subscriber {
   template <class Request, class Reply, class Call>
   void serve(const Job& job, Call call);
   void hello(const Job& job);
+  bool resumes_this_session(const Job& job);
+  // The reply journal (requests that must not be performed twice): true when `job` was
+  // answered from it.
+  template <class Request>
+  bool answered_from_journal(const Job& job, const Request& request);
+  void send_payload(const Job& job, const std::vector<uint8_t>& payload);
   std::string export_gone() const;
   void start_helpers();
-  void reset_state();  // waits for in-flight requests, then drops the FileSystem
+  // Waits for in-flight requests, then drops the FileSystem (unless `keep`).
+  void reset_state(bool keep = false);
+  std::atomic<bool> keep_state_ = false;
   void fault(const std::string& why);
   void send_error(const protocol::FrameHeader& request, int native_errno);
   void log(const std::string& message);

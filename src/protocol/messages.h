@@ -48,9 +48,13 @@ inline constexpr uint64_t kCapOpenRead = 1u << 6;
 inline constexpr uint64_t kCapOrderedWrites = 1u << 7;
 inline constexpr size_t kOrderedWriteData = 64 * 1024;
 inline constexpr size_t kOrderedWritePayload = 16 + kOrderedWriteData;  // handle, offset, data
+// The host keeps the session's state (nodes, open files, locks, the answers to its latest
+// changes) where a restarted fsoutd finds it: a guest whose stream broke says HELLO again
+// with the session token it was given, and goes on with the same node and handle ids.
+inline constexpr uint64_t kCapResume = 1u << 8;
 inline constexpr uint64_t kCapAllKnown = kCapReaddirplus | kCapPosixLocks | kCapFlock | kCapXattr |
                                          kCapNotify | kCapDirAttrs | kCapOpenRead |
-                                         kCapOrderedWrites;
+                                         kCapOrderedWrites | kCapResume;
 
 // Declares the fields of a message, in wire order.
 #define FSOUT_FIELDS(...)                         \
@@ -154,7 +158,9 @@ struct HelloRequest {
   uint32_t max_message = kDefaultMaxMessage;
   Text guest_os;  // "linux", "freebsd", ...
   Text export_name;
-  FSOUT_FIELDS(min_version, max_version, capabilities, max_message, guest_os, export_name)
+  Text session;  // kCapResume: the token of the session to resume; empty: a new session
+  FSOUT_FIELDS(min_version, max_version, capabilities, max_message, guest_os, export_name,
+               session)
   bool operator==(const HelloRequest&) const = default;
 };
 struct HelloReply {
@@ -166,11 +172,13 @@ struct HelloReply {
   uint32_t flags = 0;  // kHelloReadOnly
   NodeId root;
   Attr root_attr;
+  Text session;  // kCapResume: this session's token (secret: it is all a resume needs)
   FSOUT_FIELDS(version, min_version, max_version, capabilities, max_message, flags, root.value,
-               root_attr)
+               root_attr, session)
   bool operator==(const HelloReply&) const = default;
 };
 inline constexpr uint32_t kHelloReadOnly = 1;
+inline constexpr uint32_t kHelloResumed = 2;  // the session named in the request goes on
 
 // A NOTIFY frame (kind kNotify, opcode 0, request id 0), host to guest:
 // something the guest may have cached changed on the host.

@@ -49,6 +49,8 @@ void FrameStream::shutdown() {
   ::shutdown(fd_, SHUT_RDWR);  // harmless on non-sockets (ENOTSOCK)
 }
 
+void FrameStream::stop_reading() { ::shutdown(fd_, SHUT_RD); }
+
 bool FrameStream::wait_writable() {
   pollfd fds[2] = {{fd_, POLLOUT, 0}, {wake_fd_, POLLIN, 0}};
   for (;;) {

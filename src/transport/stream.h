@@ -42,6 +42,8 @@ class FrameStream {
 
   // Wakes a blocked reader and makes every later call fail.
   void shutdown();
+  // Sockets: reads end (as at the end of the stream), writes still go out.
+  void stop_reading();
 
   void set_max_payload(uint32_t bytes) { max_payload_ = bytes; }
   uint32_t max_payload() const { return max_payload_; }
