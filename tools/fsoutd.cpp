@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -31,6 +31,10 @@
 // should). Leaks of the host code are checked where it runs in-process: the unit tests and
 // the session fuzzer.
 extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
+#endif
+
+#ifndef FSOUT_BUILD_NOTE
+#define FSOUT_BUILD_NOTE ""
 #endif
 
 namespace {
@@ -281,7 +285,7 @@ int main(int argc, char** argv) {
         std::fputs(kUsage, stdout);
         return 0;
       case 'V':
-        std::printf("fsoutd %s (protocol %u)\n", FSOUT_VERSION, 1u);
+        std::printf("fsoutd %s%s (protocol %u)\n", FSOUT_VERSION, FSOUT_BUILD_NOTE, 1u);
         return 0;
       default:
         die(std::string("unknown or incomplete option '") + argv[optind - 1] + "' (see --help)");
@@ -392,6 +396,7 @@ int main(int argc, char** argv) {
     fsout::host::Server server(config);
     for (const auto& [fd, address] : bound) server.adopt(fd, address);
     server.start();
+    std::fprintf(stderr, "fsoutd: version %s%s\n", FSOUT_VERSION, FSOUT_BUILD_NOTE);
     std::fprintf(stderr, "fsoutd: serving %s on", export_label.c_str());
     for (const auto& text : listen) std::fprintf(stderr, " %s", text.c_str());
     std::fprintf(stderr, "%s\n", config.session.read_only ? " (read-only)" : "");

@@ -2,11 +2,11 @@
 
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -37,15 +37,17 @@ std::unique_ptr<Connection> Connection::open(const std::string& address, const O
 }
 
 Connection::Connection(int fd, bool resync, const Options& options, const std::string& name)
-    : name_(name),
-      options_(options),
+    : options_(options),
       reconnect_seconds_(options.reconnect_seconds),
       resync_(resync),
       stream_(std::make_shared<transport::FrameStream>(fd, resync)),
+      name_(name),
       reply_budget_(options.reply_budget) {
-  if (reconnect_seconds_) options_.capabilities |= kCapResume;
-  adopt_hello(
-      say_hello(*stream_, "", std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  if (reconnect_seconds_)
+    options_.capabilities |= kCapResume;
+  else
+    options_.capabilities &= ~kCapResume;
+  adopt_hello(say_hello(*stream_, "", std::chrono::steady_clock::now() + std::chrono::seconds(30)));
 }
 
 void Connection::start() {
@@ -318,10 +320,9 @@ bool Connection::reconnect() {
           hello_.capabilities = reply.capabilities;
           given_up_ = false;
         }
-        std::fprintf(stderr, "fsout: %s: the host is back after %.1f s; session resumed\n",
-                     name_.c_str(),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                         .count());
+        std::fprintf(
+            stderr, "fsout: %s: the host is back after %.1f s; session resumed\n", name_.c_str(),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         resender_ = std::thread([this, stream] { resend_pending(stream); });
         return true;
       } catch (const ClientError& error) {

@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <vector>
 #include <condition_variable>
 #include <functional>
 #include <future>
@@ -16,6 +15,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "common/result.h"
 #include "protocol/canonical.h"
@@ -167,7 +167,7 @@ class Connection {
   Options options_;
   unsigned reconnect_seconds_ = 0;
   bool resync_ = false;
-  std::string token_;  // the host's session token (kCapResume)
+  std::string token_;                               // the host's session token (kCapResume)
   std::shared_ptr<transport::FrameStream> stream_;  // replaced under pending_mutex_
   std::string name_;
   protocol::HelloReply hello_;

@@ -86,9 +86,8 @@ std::unique_ptr<FileSystem> make_passthrough(int root_fd, Limits limits,
 // by handle needs CAP_DAC_READ_SEARCH and open_by_handle_at, which the sandbox forbids).
 // `report` says what could not be had again; nullptr when nothing of it could.
 std::unique_ptr<FileSystem> restore_passthrough(int root_fd, Limits limits,
-                                                std::shared_ptr<const IdMap> ids,
-                                                int state_dir, const std::string& token,
-                                                std::string& report);
+                                                std::shared_ptr<const IdMap> ids, int state_dir,
+                                                const std::string& token, std::string& report);
 
 // A read-only export: refuses every operation that would change the export
 // with EROFS, passes the rest to `inner`.

@@ -19,10 +19,10 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <functional>
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -1161,7 +1161,11 @@ class Passthrough final : public FileSystem {
     if (node.orphan.empty()) return;
     unlinkat(orphan_dir_, node.orphan.c_str(), 0);
     node.orphan.clear();
-    --orphans_;
+    if (--orphans_ == 0) {  // the host's directory is left as the guest sees it
+      unlinkat(root_fd_, kOrphanDir, AT_REMOVEDIR);
+      close(orphan_dir_);
+      orphan_dir_ = -1;
+    }
   }
 
   int orphan_dir_locked() {
@@ -1334,9 +1338,8 @@ void Passthrough::restore(const SavedState& saved, std::string& report) {
 }  // namespace
 
 std::unique_ptr<FileSystem> restore_passthrough(int root_fd, Limits limits,
-                                                std::shared_ptr<const IdMap> ids,
-                                                int state_dir, const std::string& token,
-                                                std::string& report) {
+                                                std::shared_ptr<const IdMap> ids, int state_dir,
+                                                const std::string& token, std::string& report) {
   std::optional<SavedState> saved = StateLog::load(state_dir, token);
   if (!saved) {
     report = "not a session state file";

@@ -261,6 +261,19 @@ size_t Server::live_sessions() {
 }
 
 void Server::drain(std::chrono::milliseconds limit) {
+  // First no new connections: a guest that reconnected to this daemon now would find its
+  // session still here, not yet saved for the next one. Closed listeners refuse at once,
+  // and the guest tries again until the next fsoutd listens.
+  uint64_t one = 1;
+  if (write(wake_fd_, &one, sizeof(one)) < 0) {
+  }
+  for (auto& thread : listener_threads_) thread.join();
+  listener_threads_.clear();
+  for (auto& [fd, address] : listeners_)
+    if (address.kind != transport::Address::Kind::kSerial && fd >= 0) {
+      close(fd);
+      fd = -1;
+    }
   {
     std::lock_guard lock(mutex_);
     for (auto& running : sessions_)

@@ -1,8 +1,8 @@
 #include "host/session.h"
 
-#include <signal.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <type_traits>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "protocol/canonical.h"
@@ -500,9 +500,9 @@ bool Session::answered_from_journal(const Job& job, const Request& request) {
     auto found = fs_->Lookup(LookupRequest{parent, Name{name}});
     if (!found.ok()) return false;
     if constexpr (std::is_same_v<Request, CreateRequest>) {
-      auto opened = fs_->Open(OpenRequest{found.value().node, request.flags & ~canonical::kOpenCreat &
-                                                                 ~canonical::kOpenExcl &
-                                                                 ~canonical::kOpenTrunc});
+      auto opened = fs_->Open(OpenRequest{
+          found.value().node,
+          request.flags & ~canonical::kOpenCreat & ~canonical::kOpenExcl & ~canonical::kOpenTrunc});
       if (!opened.ok()) return false;
       encode_reply(payload, CreateReply{found.value(), opened.value().handle});
     } else {
@@ -704,10 +704,10 @@ std::vector<std::string> ParkedSessions::restore_all(Limits limits,
       continue;
     std::string report;
     auto fs = restore_passthrough(root_fd_, limits, ids, dir_fd_, token, report);
-    lines.push_back("session " + token.substr(0, 8) + "… saved by an earlier fsoutd: " +
-                    (fs ? report + "; kept " + std::to_string(window_.count()) +
-                              " s for its guest to resume it"
-                        : "cannot be restored (" + report + ")"));
+    lines.push_back(
+        "session " + token.substr(0, 8) + "… saved by an earlier fsoutd: " +
+        (fs ? report + "; kept " + std::to_string(window_.count()) + " s for its guest to resume it"
+            : "cannot be restored (" + report + ")"));
     if (!fs) continue;
     std::lock_guard lock(mutex_);
     parked_[token] = Parked{std::move(fs), until};

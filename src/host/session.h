@@ -9,9 +9,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <map>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>

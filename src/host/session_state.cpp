@@ -250,8 +250,7 @@ std::optional<SavedState> StateLog::load(int dir_fd, const std::string& token) {
   return state;
 }
 
-std::unique_ptr<StateLog> StateLog::reopen(int dir_fd, const std::string& token,
-                                           SavedState state) {
+std::unique_ptr<StateLog> StateLog::reopen(int dir_fd, const std::string& token, SavedState state) {
   std::unique_ptr<StateLog> log(new StateLog(dir_fd, token, std::move(state)));
   const std::string temp = file_name(token) + ".new";
   int fd = openat(dir_fd, temp.c_str(),
@@ -273,16 +272,13 @@ bool StateLog::write_all(int fd) {
   write_failed_ = false;
   append(kHeader, Writer().u64(kMagic).u64(state_.root_device).u64(state_.root_inode).out);
   for (auto& [id, node] : state_.nodes) {
-    append(kNode, Writer().u64(id).u64(node.inode).u64(node.parent).str(node.name).str(node.handle).out);
+    append(kNode,
+           Writer().u64(id).u64(node.inode).u64(node.parent).str(node.name).str(node.handle).out);
     if (!node.orphan.empty()) append(kNodeOrphan, Writer().u64(id).str(node.orphan).out);
   }
   for (auto& [id, handle] : state_.handles) {
-    append(kHandle, Writer()
-                        .u64(id)
-                        .u64(handle.node)
-                        .u64(uint64_t(handle.flags))
-                        .u64(handle.directory)
-                        .out);
+    append(kHandle,
+           Writer().u64(id).u64(handle.node).u64(uint64_t(handle.flags)).u64(handle.directory).out);
     if (handle.flock) append(kFlock, Writer().u64(id).u64(uint64_t(handle.flock)).out);
   }
   for (auto& [key, locks] : state_.locks)

@@ -55,8 +55,8 @@ struct SavedLocks {
 // RENAME, ...): what the name it acts on was before it ran, and its reply once sent.
 struct JournalEntry {
   uint16_t opcode = 0;
-  uint64_t before = 0;    // inode the (first) name named before, 0: none
-  bool done = false;      // `reply` holds the whole reply payload
+  uint64_t before = 0;  // inode the (first) name named before, 0: none
+  bool done = false;    // `reply` holds the whole reply payload
   std::vector<uint8_t> reply;
 };
 
@@ -77,8 +77,7 @@ class StateLog {
   // Reads a session's file; nullopt when it is missing or not a state file of ours.
   static std::optional<SavedState> load(int dir_fd, const std::string& token);
   // Continues writing an existing file (after load), rewritten compactly first.
-  static std::unique_ptr<StateLog> reopen(int dir_fd, const std::string& token,
-                                          SavedState state);
+  static std::unique_ptr<StateLog> reopen(int dir_fd, const std::string& token, SavedState state);
   ~StateLog();
 
   void node_added(uint64_t id, uint64_t inode, uint64_t parent, const std::string& name,

@@ -159,8 +159,7 @@ struct HelloRequest {
   Text guest_os;  // "linux", "freebsd", ...
   Text export_name;
   Text session;  // kCapResume: the token of the session to resume; empty: a new session
-  FSOUT_FIELDS(min_version, max_version, capabilities, max_message, guest_os, export_name,
-               session)
+  FSOUT_FIELDS(min_version, max_version, capabilities, max_message, guest_os, export_name, session)
   bool operator==(const HelloRequest&) const = default;
 };
 struct HelloReply {

@@ -40,6 +40,7 @@ inline Output run(const std::vector<std::string>& argv, int timeout_seconds = 60
   if (pid == 0) {
     dup2(out, 1);
     dup2(err, 2);
+    close_range(3, ~0u, 0);  // not the test's files (some are on the mount)
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -77,12 +78,15 @@ inline Output run(const std::vector<std::string>& argv, int timeout_seconds = 60
 // A background process, stopped (TERM, then KILL) when it goes out of scope.
 class Background {
  public:
-  Background(const std::vector<std::string>& argv, const std::string& log) {
+  Background(const std::vector<std::string>& argv, const std::string& log, bool append = false) {
     pid_ = fork();
     if (pid_ == 0) {
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644);
       dup2(fd, 1);
       dup2(fd, 2);
+      // Nothing else of the test's: a daemon holding a file of the mount it serves would
+      // wait on that mount when it exits.
+      close_range(3, ~0u, 0);
       std::vector<char*> args;
       for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
@@ -92,6 +96,7 @@ class Background {
   }
   ~Background() { stop(); }
   pid_t pid() const { return pid_; }
+  void forget() { pid_ = -1; }  // it was waited for elsewhere
   bool running() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
   int stop() {
     if (pid_ <= 0) return -1;
@@ -161,12 +166,11 @@ class MountedExport {
     if (prepare) prepare(export_dir());
     address_ = transport == "tcp" ? "tcp:127.0.0.1:" + std::to_string(free_tcp_port())
                                   : "unix:" + root_ + "/sock";
-    std::vector<std::string> daemon{FSOUTD_PATH, "--listen", address_};
-    daemon.insert(daemon.end(), daemon_options.begin(), daemon_options.end());
-    daemon.push_back(export_dir());
-    daemon_ = std::make_unique<Background>(daemon, root_ + "/fsoutd.log");
-    bool listening = wait_until([&] { return run({FSOUT_PATH, address_, "df"}, 10).status == 0; });
-    EXPECT_TRUE(listening) << "fsoutd did not come up";
+    // Each test's own state directory (restarts), removed with the rest.
+    daemon_args_ = {"--listen", address_, "--state-dir", root_ + "/state"};
+    daemon_args_.insert(daemon_args_.end(), daemon_options.begin(), daemon_options.end());
+    daemon_args_.push_back(export_dir());
+    start_daemon(FSOUTD_PATH);
     mount_ =
         std::make_unique<Background>(std::vector<std::string>{FSOUT_MOUNT_PATH, "-f", "-o",
                                                               mount_options, address_, mount_dir()},
@@ -187,6 +191,16 @@ class MountedExport {
   std::string mount_dir() const { return root_ + "/mnt"; }
   const std::string& address() const { return address_; }
   pid_t daemon_pid() const { return daemon_->pid(); }
+  // Ends fsoutd with `signal` (SIGKILL: a crash; SIGTERM: a graceful stop) and starts
+  // `binary` (another build: an upgrade) with the same arguments.
+  void restart_daemon(int signal, const std::string& binary = FSOUTD_PATH) {
+    pid_t pid = daemon_->pid();
+    kill(pid, signal);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    daemon_->forget();
+    start_daemon(binary);
+  }
   std::string log(const std::string& name) const {
     std::ifstream in(root_ + "/" + name);
     std::stringstream s;
@@ -195,7 +209,16 @@ class MountedExport {
   }
 
  private:
+  void start_daemon(const std::string& binary) {
+    std::vector<std::string> daemon{binary};
+    daemon.insert(daemon.end(), daemon_args_.begin(), daemon_args_.end());
+    daemon_ = std::make_unique<Background>(daemon, root_ + "/fsoutd.log", true);
+    // Up when the socket is there (a probe with a client would be a session of its own).
+    bool listening = wait_until([&] { return run({FSOUT_PATH, address_, "df"}, 10).status == 0; });
+    EXPECT_TRUE(listening) << "fsoutd did not come up";
+  }
   std::string root_, address_;
+  std::vector<std::string> daemon_args_;
   bool mounted_ = false;
   std::unique_ptr<Background> daemon_, mount_;
 };
