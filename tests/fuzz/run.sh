@@ -27,7 +27,7 @@ case $target in
       "$src/src/transport/address.cpp" "$src/src/transport/os_linux.cpp" "$src/src/transport/stream.cpp"
       "$src/src/host/change_watcher.cpp" "$src/src/host/confine.cpp" "$src/src/host/identity.cpp"
       "$src/src/host/node_table.cpp" "$src/src/host/passthrough.cpp" "$src/src/host/read_only.cpp"
-      "$src/src/host/session.cpp")
+      "$src/src/host/session.cpp" "$src/src/host/session_state.cpp")
     max_len=8192 ;;
   *) echo "unknown fuzz target '$target' (decode or session)" >&2; exit 2 ;;
 esac
