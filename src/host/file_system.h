@@ -84,10 +84,12 @@ std::unique_ptr<FileSystem> make_passthrough(int root_fd, Limits limits,
 // A session saved by an earlier fsoutd, opened again: its nodes (by file handle, or by
 // name), open files and locks, under their old ids. Must run before the sandbox (opening
 // by handle needs CAP_DAC_READ_SEARCH and open_by_handle_at, which the sandbox forbids).
+// `saved` is the session's state as StateLog::load() read it, for this export.
 // `report` says what could not be had again; nullptr when nothing of it could.
 std::unique_ptr<FileSystem> restore_passthrough(int root_fd, Limits limits,
                                                 std::shared_ptr<const IdMap> ids, int state_dir,
-                                                const std::string& token, std::string& report);
+                                                const std::string& token, const SavedState& saved,
+                                                std::string& report);
 
 // A read-only export: refuses every operation that would change the export
 // with EROFS, passes the rest to `inner`.

@@ -1339,19 +1339,15 @@ void Passthrough::restore(const SavedState& saved, std::string& report) {
 
 std::unique_ptr<FileSystem> restore_passthrough(int root_fd, Limits limits,
                                                 std::shared_ptr<const IdMap> ids, int state_dir,
-                                                const std::string& token, std::string& report) {
-  std::optional<SavedState> saved = StateLog::load(state_dir, token);
-  if (!saved) {
-    report = "not a session state file";
-    return nullptr;
-  }
+                                                const std::string& token, const SavedState& saved,
+                                                std::string& report) {
   struct stat st;
-  if (fstat(root_fd, &st) != 0 || saved->root_device != uint64_t(st.st_dev) ||
-      saved->root_inode != uint64_t(st.st_ino)) {
+  if (fstat(root_fd, &st) != 0 || saved.root_device != uint64_t(st.st_dev) ||
+      saved.root_inode != uint64_t(st.st_ino)) {
     report = "saved for another export";
     return nullptr;
   }
-  auto log = StateLog::reopen(state_dir, token, *saved);
+  auto log = StateLog::reopen(state_dir, token, saved);
   int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
   if (!log || fd < 0) {
     if (fd >= 0) close(fd);
@@ -1360,7 +1356,7 @@ std::unique_ptr<FileSystem> restore_passthrough(int root_fd, Limits limits,
   }
   if (!ids) ids = std::make_shared<IdMap>();
   auto fs = std::make_unique<Passthrough>(fd, st, limits, std::move(ids), std::move(log));
-  fs->restore(*saved, report);
+  fs->restore(saved, report);
   return fs;
 }
 

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <optional>
+#include <span>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -358,13 +360,6 @@ constexpr bool kMaybeJournaled =
     std::is_same_v<Request, LinkRequest> || std::is_same_v<Request, RemoveRequest> ||
     std::is_same_v<Request, RenameRequest> || std::is_same_v<Request, WriteRequest>;
 template <class Request>
-bool is_journaled(const Request& r, FileSystem& fs) {
-  if constexpr (std::is_same_v<Request, WriteRequest>)
-    return fs.state() && fs.append_size(r.handle).has_value();  // O_APPEND: not idempotent
-  else
-    return kMaybeJournaled<Request> && fs.state() != nullptr;
-}
-template <class Request>
 std::pair<NodeId, std::string> first_name(const Request& r) {
   if constexpr (std::is_same_v<Request, LinkRequest>)
     return {r.new_parent, r.new_name.value};
@@ -373,10 +368,13 @@ std::pair<NodeId, std::string> first_name(const Request& r) {
   else
     return {r.parent, r.name.value};
 }
+// For a request that goes through the journal: what its name named (its file's end, for an
+// append) just before it runs. nullopt for requests that do not go through it.
 template <class Request>
-uint64_t before_of(const Request& r, FileSystem& fs) {
+std::optional<uint64_t> journal_before(const Request& r, FileSystem& fs) {
+  if (!fs.state()) return std::nullopt;
   if constexpr (std::is_same_v<Request, WriteRequest>) {
-    return fs.append_size(r.handle).value_or(0);
+    return fs.append_size(r.handle);  // only O_APPEND writes are not idempotent
   } else {
     auto [parent, name] = first_name(r);
     auto inode = fs.inode_of(parent, name);
@@ -415,10 +413,10 @@ void Session::serve(const Job& job, Call call) {
   fit_reply(request, max_payload > kReplyOverhead ? max_payload - kReplyOverhead : 0);
   StateLog* journal = nullptr;
   if constexpr (kMaybeJournaled<Request>) {
-    if (is_journaled(request, *fs_)) {
-      journal = fs_->state();
+    if (std::optional<uint64_t> before = journal_before(request, *fs_)) {
       if (answered_from_journal(job, request)) return;
-      journal->intent(job.header.request_id, job.header.opcode, before_of(request, *fs_));
+      journal = fs_->state();
+      journal->intent(job.header.request_id, job.header.opcode, *before);
     }
   }
   Result<Reply> result = call(request);
@@ -426,17 +424,21 @@ void Session::serve(const Job& job, Call call) {
   // A lock wait cut short by a graceful stop is not answered: the guest asks the next
   // fsoutd again.
   if (keep_state_ && !result.ok() && result.error() == EINTR) return;
+  // A journaled reply (these carry no tail) is encoded once: saved, then sent.
+  std::vector<uint8_t> body;
   if (journal) {
-    std::vector<uint8_t> payload;
     if (result.ok())
-      encode_reply(payload, result.value());
+      encode_reply(body, result.value());
     else
-      encode_error_reply(payload, canonical::errno_to_wire(result.error())
-                                      .value_or(static_cast<uint32_t>(canonical::Errno::kIo)));
-    journal->done(job.header.request_id, job.header.opcode, payload);
+      encode_error_reply(body, canonical::errno_to_wire(result.error())
+                                   .value_or(static_cast<uint32_t>(canonical::Errno::kIo)));
+    journal->done(job.header.request_id, job.header.opcode, body);
   }
   if (!result.ok()) {
-    send_error(job.header, result.error());
+    if (journal)
+      send_payload(job, body);
+    else
+      send_error(job.header, result.error());
     return;
   }
   // The changed directories' attributes go first, in the same write: the
@@ -454,9 +456,11 @@ void Session::serve(const Job& job, Call call) {
           before, {FrameKind::kNotify, kNotifyAttrOpcode, job.header.request_id, 0}, notice);
     }
   }
-  std::vector<uint8_t> body;
-  body.reserve(128);
-  auto tail = encode_reply_deferring_tail(body, result.value());
+  std::span<const uint8_t> tail;
+  if (!journal) {
+    body.reserve(128);
+    tail = encode_reply_deferring_tail(body, result.value());
+  }
   if (body.size() + tail.size() > max_payload) {  // fit_reply missed a case: a bug of ours
     log(std::string("refused to send a ") + opcode_name(job.header.opcode) + " reply of " +
         std::to_string(body.size() + tail.size()) + " bytes (the session allows " +
@@ -699,11 +703,10 @@ std::vector<std::string> ParkedSessions::restore_all(Limits limits,
   const auto until = std::chrono::steady_clock::now() + window_;
   for (const auto& token : tokens) {
     // Another export's sessions (a state directory shared by mistake) are left alone.
-    if (auto saved = StateLog::load(dir_fd_, token);
-        !saved || saved->root_device != root_device_ || saved->root_inode != root_inode_)
-      continue;
+    auto saved = StateLog::load(dir_fd_, token);
+    if (!saved || saved->root_device != root_device_ || saved->root_inode != root_inode_) continue;
     std::string report;
-    auto fs = restore_passthrough(root_fd_, limits, ids, dir_fd_, token, report);
+    auto fs = restore_passthrough(root_fd_, limits, ids, dir_fd_, token, *saved, report);
     lines.push_back(
         "session " + token.substr(0, 8) + "… saved by an earlier fsoutd: " +
         (fs ? report + "; kept " + std::to_string(window_.count()) + " s for its guest to resume it"

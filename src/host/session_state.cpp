@@ -387,7 +387,7 @@ void StateLog::owner_gone(uint64_t node, uint64_t owner) {
 void StateLog::intent(uint64_t request, uint16_t opcode, uint64_t before) {
   STATE_RECORD(kIntent, w.u64(request).u64(opcode).u64(before));
 }
-void StateLog::done(uint64_t request, uint16_t opcode, std::vector<uint8_t> reply) {
+void StateLog::done(uint64_t request, uint16_t opcode, std::span<const uint8_t> reply) {
   STATE_RECORD(kDone, w.u64(request).u64(opcode).bytes(reply.data(), reply.size()));
 }
 #undef STATE_RECORD

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -92,7 +93,7 @@ class StateLog {
                     short type);
   void owner_gone(uint64_t node, uint64_t owner);
   void intent(uint64_t request, uint16_t opcode, uint64_t before);
-  void done(uint64_t request, uint16_t opcode, std::vector<uint8_t> reply);
+  void done(uint64_t request, uint16_t opcode, std::span<const uint8_t> reply);
   // The journal entry of a request id, if any (a copy).
   std::optional<JournalEntry> journaled(uint64_t request);
 

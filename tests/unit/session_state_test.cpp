@@ -52,7 +52,8 @@ TEST_F(StateLogTest, ReplayGivesTheStateAndStopsAtATornRecord) {
     log->flock_changed(1, 2 /* LOCK_EX */);
     log->lock_applied(3, 77, 1, 0, 99, F_WRLCK);
     log->intent(500, 9, 0);
-    log->done(500, 9, {1, 2, 3});
+    const std::vector<uint8_t> reply{1, 2, 3};
+    log->done(500, 9, reply);
     log->intent(501, 10, 101);
   }
   // A record cut short by a crash: the replay ends before it.
