@@ -2,15 +2,17 @@
 # The VM test: boots a Linux guest under QEMU (software emulation) with a
 # virtio-serial port whose host end is fsoutd's socket, and checks what the
 # guest reports and what it wrote. Usage:
-#   run-vm-test.sh FSOUTD FSOUT_MOUNT BATTERY_STATIC BATTERY WORK_DIR EXERCISER_STATIC
+#   run-vm-test.sh FSOUTD FSOUT_MOUNT BATTERY_STATIC BATTERY WORK_DIR EXERCISER_STATIC \
+#     RESTART_PROGRAMS_STATIC FSOUTD_UPGRADE
 set -euo pipefail
 fsoutd=$1 fsout_mount=$2 battery_static=$3 battery=$4 work=$5 exerciser_static=$6
+restart_programs=$7 fsoutd_upgrade=$8
 here=$(cd "$(dirname "$0")" && pwd)
 command -v qemu-system-x86_64 >/dev/null || { echo "run-vm-test: qemu-system-x86_64 is missing (apt-get install qemu-system-x86)" >&2; exit 1; }
 
 kernel=$("$here/prepare-kernel.sh")
 mkdir -p "$work"
-"$here/build-initramfs.sh" "$kernel" "$fsout_mount" "$battery_static" "$here/guest-test.sh" "$work/initramfs.gz" "$exerciser_static"
+"$here/build-initramfs.sh" "$kernel" "$fsout_mount" "$battery_static" "$here/guest-test.sh" "$work/initramfs.gz" "$exerciser_static" "$restart_programs"
 
 run=$(mktemp -d /tmp/fsout-vm-XXXXXX)
 export_dir=$run/export
@@ -33,8 +35,8 @@ for size in 0 1 4096 65536 1000001; do head -c $size /dev/urandom >"$export_dir/
 head -c $((6 * 1024 * 1024 + 123)) /dev/urandom >"$export_dir/fromhost/big"
 (cd "$export_dir/fromhost" && sha256sum f* big >SHA256SUMS)
 
-start_daemon() {
-  "$fsoutd" --serial-streams --listen "unix:$socket" --state-dir "$run/state" "$export_dir" 2>>"$run/fsoutd.log" &
+start_daemon() {  # [BINARY]
+  "${1:-$fsoutd}" --serial-streams --listen "unix:$socket" --state-dir "$run/state" "$export_dir" 2>>"$run/fsoutd.log" &
   daemon=$!
   for _ in $(seq 100); do [[ -S $socket ]] && return; sleep 0.05; done
   echo "run-vm-test: fsoutd did not start" >&2
@@ -65,11 +67,18 @@ restarted=0
 while kill -0 "$qemu" 2>/dev/null; do
   if ((SECONDS > deadline)); then echo "run-vm-test: the guest did not finish in time" >&2; break; fi
   if ((!restarted)) && [[ -e $export_dir/results/host-restart-ready ]]; then
-    # A crash: the guest's programs must not notice (guest-test.sh, step 5).
-    kill -9 "$daemon"
-    wait "$daemon" 2>/dev/null || true
-    sleep 1
-    start_daemon
+    # Three crashes, a graceful restart and an upgrade, while the guest's programs run
+    # (guest-test.sh, step 5); after each, a host process must not get the guest's flock.
+    for how in KILL KILL KILL TERM upgrade; do
+      sleep 3
+      kill -"${how/upgrade/TERM}" "$daemon"
+      wait "$daemon" 2>/dev/null || true
+      sleep 1
+      if [[ $how == upgrade ]]; then start_daemon "$fsoutd_upgrade"; else start_daemon; fi
+      sleep 2
+      if flock -n "$export_dir/restart/flock.lock" true; then echo "after $how" >>"$run/locks-lost"; fi
+    done
+    sleep 2
     touch "$export_dir/results/host-restarted"
     restarted=1
   fi
@@ -93,6 +102,8 @@ check "guest: finished" grep -q "FSOUT-VM: DONE" "$run/console.log"
 check "guest-to-host checksums" bash -c "cd '$export_dir/fromguest' && sha256sum --quiet -c '$export_dir/results/guest-sums.txt'"
 check "exerciser's files on the host" bash -c "cd '$export_dir/integrity' && sha256sum --quiet -c '$export_dir/results/integrity-sums.txt'"
 check "guest wrote after the host restart" test -e "$export_dir/results/after-host-restart"
+check "no host process got the guest's flock after a restart" test ! -e "$run/locks-lost"
+check "the guest's session was resumed 5 times" test "$(grep -c 'session resumed' "$run/fsoutd.log")" -ge 5
 # The guest's battery transcript against this host's plain directory.
 native=$(mktemp -d /tmp/fsout-vm-native-XXXXXX)
 "$battery" "$native" >"$run/native.txt" 2>/dev/null || true
