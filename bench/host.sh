@@ -83,7 +83,7 @@ mount_fs() {
       local options=()
       [[ $kind == fsout-auto ]] && options=(-o cache=auto)
       if [[ ! -S $work/fsout.sock ]]; then
-        build/fsoutd --listen "unix:$work/fsout.sock" "$source" 2>>"$work/fsoutd.log" &
+        build/fsoutd --listen "unix:$work/fsout.sock" --state-dir "$work/state" "$source" 2>>"$work/fsoutd.log" &
         FSOUTD_PID=$!
         pids+=($FSOUTD_PID)
         for _ in $(seq 100); do [[ -S $work/fsout.sock ]] && break; sleep 0.05; done

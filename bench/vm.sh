@@ -40,9 +40,9 @@ for ((boot = 0; boot < boots; boot++)); do
     order=$(tr ',' '\n' <<<"$order" | grep -Fxf <(tr ',' '\n' <<<"$only") | paste -sd,)
   fi
   mkdir -p "$run/fsout" "$run/fsout-alt" "$run/virtiofs" "$run/9p"
-  build/fsoutd --serial-streams --listen "unix:$run/fsout.sock" "$run/fsout" 2>"$run/fsoutd.log" &
+  build/fsoutd --serial-streams --listen "unix:$run/fsout.sock" --state-dir "$run/state" "$run/fsout" 2>"$run/fsoutd.log" &
   pids+=($!)
-  build/fsoutd --serial-streams --listen "unix:$run/fsout2.sock" "$run/fsout-alt" 2>"$run/fsoutd2.log" &
+  build/fsoutd --serial-streams --listen "unix:$run/fsout2.sock" --state-dir "$run/state2" "$run/fsout-alt" 2>"$run/fsoutd2.log" &
   pids+=($!)
   "$virtiofsd" --socket-path="$run/vfs.sock" -o source="$run/virtiofs" -o cache=auto >"$run/virtiofsd.log" 2>&1 &
   pids+=($!)

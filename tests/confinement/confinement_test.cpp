@@ -59,7 +59,9 @@ class Confinement : public ::testing::Test {
     fs::create_directory(root_ + "/export");
     std::ofstream(root_ + "/outside/secret") << kSecret;
     address_ = "unix:" + root_ + "/sock";
-    std::vector<std::string> args = {FSOUTD_PATH, "--listen", address_};
+    // Its state in the test's directory, not the host's /run (removed with it).
+    std::vector<std::string> args = {FSOUTD_PATH, "--listen", address_, "--state-dir",
+                                     root_ + "/state"};
     for (auto& extra : extra_args()) args.push_back(extra);
     args.push_back(root_ + "/export");
     daemon_ = fork();

@@ -70,7 +70,7 @@ printf 'before\n' >"$export_dir/coherence"
 mkdir "$export_dir/coherence-dir"
 
 truncate -s 160M "$run/disk.img"  # the guest's own UFS disk, for the rates beside fsout's
-"$fsoutd" --serial-streams --listen "unix:$socket" "$export_dir" 2>>"$run/fsoutd.log" &
+"$fsoutd" --serial-streams --listen "unix:$socket" --state-dir "$run/state" "$export_dir" 2>>"$run/fsoutd.log" &
 daemon=$!
 for _ in $(seq 100); do [[ -S $socket ]] && break; sleep 0.05; done
 [[ -S $socket ]] || { echo "run-freebsd-test: fsoutd did not start" >&2; exit 1; }

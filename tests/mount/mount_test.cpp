@@ -77,7 +77,8 @@ TEST(Mount, ReadOnlyExport) {
   std::ofstream(root + "/export/file") << "kept";
   std::string address = "unix:" + root + "/sock";
   {
-    Background daemon({FSOUTD_PATH, "--read-only", "--listen", address, root + "/export"},
+    Background daemon({FSOUTD_PATH, "--read-only", "--listen", address, "--state-dir",
+                       root + "/state", root + "/export"},
                       root + "/fsoutd.log");
     ASSERT_TRUE(wait_until([&] { return run({FSOUT_PATH, address, "df"}, 10).status == 0; }));
     Background mount({FSOUT_MOUNT_PATH, "-f", "-o", "reconnect=0", address, root + "/mnt"},
@@ -104,7 +105,8 @@ TEST(Mount, WithoutReconnectHostExitEndsTheMount) {
   fs::create_directory(root + "/mnt");
   std::string address = "unix:" + root + "/sock";
   auto daemon = std::make_unique<Background>(
-      std::vector<std::string>{FSOUTD_PATH, "--listen", address, root + "/export"},
+      std::vector<std::string>{FSOUTD_PATH, "--listen", address, "--state-dir", root + "/state",
+                               root + "/export"},
       root + "/fsoutd.log");
   ASSERT_TRUE(wait_until([&] { return run({FSOUT_PATH, address, "df"}, 10).status == 0; }));
   Background mount({FSOUT_MOUNT_PATH, "-f", "-o", "reconnect=0", address, root + "/mnt"},

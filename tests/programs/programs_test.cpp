@@ -339,7 +339,10 @@ bool make_stale_socket(const std::string& socket_path) {
 class Fsoutd {
  public:
   explicit Fsoutd(const TempDir& dir)
-      : export_dir_(dir / "export"), socket_(dir / "sock"), log_(dir / "fsoutd.log") {}
+      : export_dir_(dir / "export"),
+        socket_(dir / "sock"),
+        log_(dir / "fsoutd.log"),
+        state_dir_(dir / "state") {}
   ~Fsoutd() {
     if (pid_ > 0) stop();
   }
@@ -352,7 +355,9 @@ class Fsoutd {
         << export_dir_ << ": " << std::strerror(errno);
     int log_fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     ASSERT_GE(log_fd, 0) << log_ << ": " << std::strerror(errno);
-    pid_ = spawn({kFsoutd, "--listen", address(), export_dir_}, log_fd, log_fd);
+    // Its state in the test's directory, not the host's /run (removed with it).
+    pid_ = spawn({kFsoutd, "--listen", address(), "--state-dir", state_dir_, export_dir_}, log_fd,
+                 log_fd);
     close(log_fd);
     ASSERT_GT(pid_, 0) << "fork: " << std::strerror(errno);
     // Wait for the socket file, then for it to accept (bind comes before listen).
@@ -404,7 +409,7 @@ class Fsoutd {
   }
 
  private:
-  std::string export_dir_, socket_, log_;
+  std::string export_dir_, socket_, log_, state_dir_;
   pid_t pid_ = -1;
 };
 
