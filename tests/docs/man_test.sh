@@ -5,7 +5,7 @@
 #      of its page;
 #  (c) every fsoutd.conf key is an entry of fsoutd.conf(5). The keys are fsoutd's long
 #      options (the config file means the same by the same names) less those that only
-#      make sense on a command line, plus path.
+#      make sense on a command line (name: the section's [export NAME] sets it), plus path.
 # usage: man_test.sh BUILD_DIR   (the pages are in BUILD_DIR/man, the programs in BUILD_DIR)
 set -euo pipefail
 
@@ -124,7 +124,7 @@ done
 # fsoutd.conf keys: fsoutd's long options that are settings, plus path.
 if [[ -x $build/fsoutd ]]; then
   keys=$( (help_items fsoutd | grep -E '^--' | sed 's/^--//' |
-    grep -vxE 'help|version|config|export|check-config|admin-fd'; echo path) | sort -u)
+    grep -vxE 'help|version|config|export|check-config|admin-fd|name'; echo path) | sort -u)
   list=$(entries fsoutd.conf.5)
   missing=()
   while IFS= read -r key; do
