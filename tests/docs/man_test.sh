@@ -58,7 +58,7 @@ entries() {
 #   --long, -x, -o name=, command NAME
 help_items() {
   "$build/$1" --help | awk '
-    /^usage:/ || /^ +or: / { usage = 1 }
+    /^usage:/ { usage = 1 }
     /^$/ { usage = 0; commands = 0 }
     /^commands:/ { commands = 1; next }
     {
@@ -100,7 +100,7 @@ declare -A page_of=([fsoutd]=fsoutd.8 [fsout-mount]=fsout-mount.8 [fsout]=fsout.
 checked=0
 for program in fsoutd fsout-mount fsout; do
   [[ -x $build/$program ]] || { fail "$build/$program is missing"; continue; }
-  items=$(help_items "$program")
+  items=$(help_items "$program") || { fail "$program --help failed"; continue; }
   # A --help whose layout this script no longer reads would check nothing at all.
   for must in -h --help -V --version; do
     grep -qx -- "$must" <<<"$items" || fail "$program --help: did not find $must (has its layout changed?)"
