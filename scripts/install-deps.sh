@@ -4,7 +4,10 @@
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config libfuse3-dev fuse3 libcap-ng-dev libseccomp-dev libgtest-dev clang libclang-rt-14-dev qemu-system-x86 busybox-static kmod git
   # the FreeBSD guest test: cross-building with the kit and making its ISO (../shared/freebsd)
-  clang-14 lld-14 grub-pc-bin grub-common xorriso mtools)
+  clang-14 lld-14 grub-pc-bin grub-common xorriso mtools
+  # operations: logging and the admin JSON, man pages and their test, the dist test (libvirt
+  # schema, systemd-analyze), the package (dpkg-shlibdeps, file)
+  libspdlog-dev nlohmann-json3-dev scdoc man-db groff-base bsdextrautils libvirt-clients systemd dash shellcheck dpkg-dev file)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#ifdef FSOUT_ADMIN
+#include "client/admin_client.h"
+#endif
 #include "client/client.h"
 #include "version.h"
 
@@ -20,6 +23,7 @@ namespace canon = fsout::canonical;
 
 const char kUsage[] =
     "usage: fsout [--protocol-version N] ADDR COMMAND [ARGS]\n"
+    "       fsout admin unix:PATH stats|sessions|exports [--json]\n"
     "\n"
     "Talks to the fsoutd at ADDR (unix:PATH, tcp:HOST:PORT, vsock:CID:PORT, serial:DEVICE).\n"
     "Paths are relative to the export's root.\n"
@@ -34,6 +38,12 @@ const char kUsage[] =
     "  rm PATH              remove a file or an empty directory\n"
     "  mv FROM TO           rename\n"
     "  df                   show the export's file-system usage\n"
+    "\n"
+    "  admin unix:PATH VIEW [--json]   what the fsoutd whose admin socket is PATH is doing\n"
+    "                       (root): VIEW exports (one row each), sessions (peer, guest,\n"
+    "                       requests, errors, bytes, nodes, handles, notifications) or stats\n"
+    "                       (per operation: count, errors, latency percentiles); --json:\n"
+    "                       the whole document\n"
     "\n"
     "  -h, --help           this text\n"
     "  -V, --version        the version\n";
@@ -118,6 +128,34 @@ int main(int argc, char** argv) {
       continue;
     }
     die("unknown option '" + args[0] + "' (see --help)");
+  }
+  if (!args.empty() && args[0] == "admin") {
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    bool as_json = false;
+    std::erase_if(rest,
+                  [&](const std::string& arg) { return arg == "--json" && (as_json = true); });
+    if (rest.size() != 2) die("usage: fsout admin unix:PATH stats|sessions|exports [--json]");
+    const std::string& view = rest[1];
+    if (view != "stats" && view != "sessions" && view != "exports")
+      die("unknown admin view '" + view + "' (stats, sessions or exports)");
+#ifndef FSOUT_ADMIN
+    die("this fsout is built without the admin client (it needs nlohmann-json)");
+#else
+    try {
+      const std::string answer = fsout::client::admin_request(rest[0], view);
+      if (as_json) {
+        std::printf("%s\n", answer.c_str());
+        return 0;
+      }
+      std::string error;
+      auto table = fsout::client::admin_table(answer, view, error);
+      if (!table) die(error);
+      std::fputs(table->c_str(), stdout);
+    } catch (const std::exception& error) {
+      die(error.what());
+    }
+    return 0;
+#endif
   }
   if (args.size() < 2) die("missing ADDR or COMMAND (see --help)");
   const std::string address = args[0], command = args[1];

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdarg>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "guest/fuse_guest.h"
 #include "guest/os.h"
@@ -35,6 +37,9 @@ const char kUsage[] =
     "  -o attr_timeout=S    seconds attributes are cached (overrides the cache mode)\n"
     "  -o readahead=BYTES   how far the kernel reads ahead (default 8 MiB; needs root)\n"
     "  -o export=NAME       the export to ask for (when fsoutd has --export-name)\n"
+    "  -o wait=S            at start, keep trying to connect for up to S seconds (a mount\n"
+    "                       at boot, before the host daemon or the virtio port is there;\n"
+    "                       default 0: fail at once)\n"
     "  -o reconnect=S       when the host goes away (fsoutd restarted, upgraded, crashed),\n"
     "                       programs wait while fsout-mount connects again and resumes\n"
     "                       the session; after S seconds (default 180) their requests\n"
@@ -45,7 +50,11 @@ const char kUsage[] =
     "  -h, --help           this text\n"
     "  -V, --version        the version\n"
     "\n"
-    "Unmount with: fusermount3 -u MOUNTPOINT (or umount MOUNTPOINT as root).\n";
+    "Unmount with: fusermount3 -u MOUNTPOINT (or umount MOUNTPOINT as root).\n"
+    "As mount.fsout it is mount(8)'s helper for file systems of type fsout (fstab):\n"
+    "  mount.fsout ADDR MOUNTPOINT [-sfnv] [-o OPTIONS]\n"
+    "Options that belong to mount(8) and systemd (_netdev, nofail, auto, noauto, user,\n"
+    "users, nouser, defaults, rw, comment=..., x-systemd.*, x-*) are ignored.\n";
 
 struct Config {
   char* address = nullptr;
@@ -57,6 +66,7 @@ struct Config {
   unsigned readahead = 0;
   unsigned protocol_version = 0;  // for tests: offer only this version
   int reconnect = 180;
+  int wait = 0;
   int show_help = 0;
   int show_version = 0;
   int positional = 0;
@@ -70,6 +80,7 @@ const fuse_opt kOptions[] = {CONFIG_OPTION("cache=%s", cache),
                              CONFIG_OPTION("attr_timeout=%lf", attr_timeout),
                              CONFIG_OPTION("readahead=%u", readahead),
                              CONFIG_OPTION("reconnect=%d", reconnect),
+                             CONFIG_OPTION("wait=%d", wait),
                              CONFIG_OPTION("protocol_version=%u", protocol_version),
                              CONFIG_OPTION("-h", show_help),
                              CONFIG_OPTION("--help", show_help),
@@ -125,6 +136,66 @@ constexpr int kMountWaitMs = 10'000;
 pthread_t main_thread;
 std::atomic<bool> unmounting = false;
 
+// Options that mount(8), fstab and systemd use for themselves; FUSE would refuse them.
+bool for_mount_itself(const std::string& option) {
+  static const char* const kIgnored[] = {"_netdev", "nofail",  "auto",     "noauto", "user",
+                                         "users",   "nouser",  "defaults", "rw",     "owner",
+                                         "group",   "noowner", "late",     "failok"};
+  for (const char* ignored : kIgnored)
+    if (option == ignored) return true;
+  return option.rfind("x-", 0) == 0 || option.rfind("comment=", 0) == 0 ||
+         option.rfind("mountprog=", 0) == 0;
+}
+
+// The command line as fsout-mount reads it: -o lists without mount(8)'s own options; run as
+// mount.fsout, mount(8)'s calling convention (SPEC DIR first, then -s -f -n -v -o -t -N)
+// becomes fsout-mount's. Sets `fake` for mount -f (do everything but mount).
+std::vector<std::string> normalize_arguments(int argc, char** argv, bool& fake) {
+  std::string program = argv[0];
+  program = program.substr(program.find_last_of('/') + 1);
+  const bool helper = program.rfind("mount.", 0) == 0;
+  std::vector<std::string> out = {argv[0]};
+  std::vector<std::string> options, positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string list;
+    if (arg == "-o" && i + 1 < argc) {
+      list = argv[++i];
+    } else if (arg.rfind("-o", 0) == 0 && arg.size() > 2) {
+      list = arg.substr(2);
+    } else if (helper && (arg == "-t" || arg == "-N") && i + 1 < argc) {
+      ++i;  // the type (fsout) and the mount namespace: nothing for us
+      continue;
+    } else if (helper && arg.size() > 1 && arg[0] == '-' && arg[1] != '-' &&
+               arg.find_first_not_of("sfnv", 1) == std::string::npos) {
+      if (arg.find('f') != std::string::npos) fake = true;  // -s sloppy, -n no mtab, -v verbose
+      continue;
+    } else {
+      if (arg.empty() || arg[0] != '-')
+        positional.push_back(arg);
+      else
+        out.push_back(arg);
+      continue;
+    }
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t comma = list.find(',', start);
+      if (comma == std::string::npos) comma = list.size();
+      std::string option = list.substr(start, comma - start);
+      if (!option.empty() && !for_mount_itself(option)) options.push_back(option);
+      start = comma + 1;
+    }
+  }
+  if (!options.empty()) {
+    std::string joined;
+    for (const auto& option : options) joined += (joined.empty() ? "" : ",") + option;
+    out.push_back("-o");
+    out.push_back(joined);
+  }
+  out.insert(out.end(), positional.begin(), positional.end());
+  return out;
+}
+
 void free_config(Config& config) {
   free(config.address);
   free(config.mountpoint);
@@ -136,7 +207,12 @@ void free_config(Config& config) {
 
 int main(int argc, char** argv) {
   fuse_set_log_func(fuse_log_line);
-  fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  bool fake = false;
+  std::vector<std::string> normalized = normalize_arguments(argc, argv, fake);
+  std::vector<char*> normalized_argv;
+  for (auto& arg : normalized) normalized_argv.push_back(arg.data());
+  normalized_argv.push_back(nullptr);
+  fuse_args args = FUSE_ARGS_INIT(int(normalized.size()), normalized_argv.data());
   Config config;
   if (fuse_opt_parse(&args, &config, kOptions, take_positional) != 0)
     die(last_fuse_message.empty() ? "bad arguments (see --help)" : last_fuse_message);
@@ -189,6 +265,8 @@ int main(int argc, char** argv) {
   if (config.export_name) options.export_name = config.export_name;
   if (config.protocol_version) options.min_version = options.max_version = config.protocol_version;
   if (config.reconnect < 0) die("bad value for reconnect (seconds, 0 for none)");
+  if (config.wait < 0) die("bad value for wait (seconds)");
+  if (fake) return 0;  // mount -f: the arguments are good; mount nothing
   options.reconnect_seconds = unsigned(config.reconnect);
   // Notifications in every cache mode: besides changes, they carry the
   // host's requests to forget names when it runs short of nodes or file
@@ -198,17 +276,34 @@ int main(int argc, char** argv) {
   if (guest.options.cache == fsout::guest::CacheMode::kCoherent)
     options.capabilities |= fsout::protocol::kCapDirAttrs;
   std::unique_ptr<fsout::client::Connection> connection;
+  fsout::transport::Address address;
   try {
-    // Connect first, so that a bad address is reported before we go into
-    // the background; replies are read once start() runs after the fork.
-    auto address = fsout::transport::parse_address(config.address);
-    if (address.kind == fsout::transport::Address::Kind::kSerial)
-      options.reply_budget = fsout::guest::os::serial_reply_budget();
-    int fd = fsout::transport::connect_to(address);
-    connection = std::make_unique<fsout::client::Connection>(
-        fd, address.kind == fsout::transport::Address::Kind::kSerial, options, config.address);
+    address = fsout::transport::parse_address(config.address);
   } catch (const std::exception& error) {
     die(error.what());
+  }
+  if (address.kind == fsout::transport::Address::Kind::kSerial)
+    options.reply_budget = fsout::guest::os::serial_reply_budget();
+  // Connect first, so that a bad address is reported before we go into the background;
+  // replies are read once start() runs after the fork. With wait=S (at boot) a host or a
+  // port that is not there yet is tried again until S seconds have passed.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(config.wait);
+  bool said_waiting = false;
+  for (;;) {
+    try {
+      int fd = fsout::transport::connect_to(address);
+      connection = std::make_unique<fsout::client::Connection>(
+          fd, address.kind == fsout::transport::Address::Kind::kSerial, options, config.address);
+      break;
+    } catch (const std::exception& error) {
+      if (std::chrono::steady_clock::now() >= give_up)
+        die(error.what() + std::string(said_waiting ? " (gave up waiting)" : ""));
+      if (!said_waiting)
+        std::fprintf(stderr, "fsout-mount: %s; trying again for up to %d s\n", error.what(),
+                     config.wait);
+      said_waiting = true;
+      usleep(250 * 1000);
+    }
   }
   guest.connection = connection.get();
   if (guest.options.cache == fsout::guest::CacheMode::kCoherent &&

@@ -53,6 +53,12 @@ class FileSystem {
   // the guest's FORGETs, so it must not run on the thread that reads them.
   virtual bool short_of_nodes() const { return false; }
 
+  // What the session holds, for the admin channel.
+  struct Held {
+    size_t nodes = 0, handles = 0;
+  };
+  virtual Held held() { return {}; }
+
   // Restarts (session_state.h). The session's state log, or null when it keeps none.
   virtual StateLog* state() { return nullptr; }
   // Leave the state for a later fsoutd when this FileSystem ends (a graceful stop); without

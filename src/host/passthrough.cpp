@@ -190,6 +190,10 @@ class Passthrough final : public FileSystem {
     }
   }
 
+  Held held() override {
+    std::lock_guard lock(handles_mutex_);
+    return {nodes_.size(), handles_.size()};
+  }
   bool short_of_nodes() const override { return nodes_.size() >= limits_.max_nodes / 4 * 3; }
 
   void make_room(std::vector<NotifyMessage>& out) override {

@@ -26,6 +26,7 @@ class ReadOnly final : public FileSystem {
   }
   void make_room(std::vector<NotifyMessage>& out) override { inner_->make_room(out); }
   bool short_of_nodes() const override { return inner_->short_of_nodes(); }
+  Held held() override { return inner_->held(); }
   StateLog* state() override { return inner_->state(); }
   void keep_state() override { inner_->keep_state(); }
   Result<uint64_t> inode_of(NodeId parent, const std::string& name) override {

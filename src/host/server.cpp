@@ -19,6 +19,7 @@
 #include <system_error>
 
 #include "host/confine.h"
+#include "host/log.h"
 #include "transport/os.h"
 
 namespace fsout::host {
@@ -52,8 +53,7 @@ Server::Server(ServerConfig config) : config_(std::move(config)) {
   if (config_.watch_changes) {
     std::string why;
     watcher_ = ChangeWatcher::start(root_fd_, why);
-    if (!watcher_)
-      std::fprintf(stderr, "fsoutd: no change notifications for guests (%s)\n", why.c_str());
+    if (!watcher_) log::warning("no change notifications for guests (" + why + ")");
     config_.session.watcher = watcher_.get();
   }
   if (sandboxed && watcher_) {
@@ -61,9 +61,9 @@ Server::Server(ServerConfig config) : config_(std::move(config)) {
     config_.session.export_moved = export_watch_->moved_;
     watcher_->subscribe(export_watch_.get());
   } else if (sandboxed) {
-    std::fprintf(stderr,
-                 "fsoutd: without change notifications a renamed or replaced export is not "
-                 "noticed inside the sandbox (a deleted one is)\n");
+    log::warning(
+        "without change notifications a renamed or replaced export is not noticed inside the "
+        "sandbox (a deleted one is)");
   }
 }
 
@@ -122,8 +122,8 @@ void Server::accept_loop(int listen_fd, std::string name) {
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         if (!backoff_ms)
-          std::fprintf(stderr, "fsoutd: %s: cannot accept a connection (%s); retrying\n",
-                       name.c_str(), std::strerror(errno));
+          log::warning(name + ": cannot accept a connection (" + std::strerror(errno) +
+                       "); retrying");
         backoff_ms = backoff_ms ? std::min(backoff_ms * 2, kMaxBackoffMs) : kMinBackoffMs;
       } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
         backoff_ms = 0;  // nothing pending (after a backoff)
@@ -131,14 +131,13 @@ void Server::accept_loop(int listen_fd, std::string name) {
       continue;  // ECONNABORTED, ...: the next one
     }
     if (backoff_ms) {
-      std::fprintf(stderr, "fsoutd: %s: accepting connections again\n", name.c_str());
+      log::info(name + ": accepting connections again");
       backoff_ms = 0;
     }
     if (live_sessions() >= config_.max_sessions) {
       if (!at_limit)
-        std::fprintf(stderr,
-                     "fsoutd: %s: %zu sessions already (--max-sessions); refusing new ones\n",
-                     name.c_str(), config_.max_sessions);
+        log::warning(name + ": " + std::to_string(config_.max_sessions) +
+                     " sessions already (--max-sessions); refusing new ones");
       at_limit = true;
       close(fd);
       continue;
@@ -170,8 +169,7 @@ void Server::serial_loop(int device_fd, std::string name) {
     }
     int fd = open(confine::fd_path(device_fd).c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
-      std::fprintf(stderr, "fsoutd: %s: cannot open it again: %s\n", name.c_str(),
-                   std::strerror(errno));
+      log::error(name + ": cannot open it again: " + std::strerror(errno));
     } else {
       transport::os::make_raw(fd);
       auto stream = std::make_unique<transport::FrameStream>(fd, true);
@@ -183,6 +181,7 @@ void Server::serial_loop(int device_fd, std::string name) {
         std::lock_guard lock(mutex_);
         if (stopped_) return;
         sessions_.push_back(running);
+        ++sessions_total_;
       }
       raw->run();
       finish(*running);
@@ -209,8 +208,9 @@ void Server::launch(std::unique_ptr<transport::FrameStream> stream, std::string 
       finish(*running);
     });
     sessions_.push_back(running);
+    ++sessions_total_;
   } catch (const std::system_error& error) {
-    std::fprintf(stderr, "fsoutd: %s: closed, cannot serve it: %s\n", peer.c_str(), error.what());
+    log::error(peer + ": closed, cannot serve it: " + error.what());
   }
 }
 
@@ -223,15 +223,16 @@ void Server::finish(Running& running) {
     std::lock_guard lock(mutex_);
     ended = std::move(running.session);
   }
+  const StatsSnapshot counted = ended->stats();
   ended.reset();
   std::lock_guard lock(mutex_);
+  ended_totals_.add(counted);
   running.done = true;
 }
 
 void Server::reap() {
   if (config_.session.parked)
-    for (const auto& line : config_.session.parked->expire())
-      std::fprintf(stderr, "fsoutd: %s\n", line.c_str());
+    for (const auto& line : config_.session.parked->expire()) log::info(line);
   std::list<std::shared_ptr<Running>> finished;
   {
     std::lock_guard lock(mutex_);
@@ -258,6 +259,40 @@ size_t Server::live_sessions() {
   size_t live = 0;
   for (auto& running : sessions_) live += running->done ? 0 : 1;
   return live;
+}
+
+nlohmann::json Server::describe() {
+  nlohmann::json sessions = nlohmann::json::array();
+  StatsSnapshot totals;
+  size_t now = 0;
+  uint64_t total = 0;
+  {
+    // Under mutex_ a live session cannot be taken away by finish(), nor its counters be
+    // counted twice (in ended_totals_ and here).
+    std::lock_guard lock(mutex_);
+    totals = ended_totals_;
+    total = sessions_total_;
+    for (auto& running : sessions_) {
+      if (!running->session) continue;
+      ++now;
+      totals.add(running->session->stats());
+      sessions.push_back(running->session->describe());
+    }
+  }
+  nlohmann::json out = {
+      {"name", config_.name.empty() ? config_.session.export_label : config_.name},
+      {"path", config_.session.export_label},
+      {"listen", config_.listen},
+      {"read_only", config_.session.read_only},
+      {"uptime_s",
+       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+           .count()},
+      {"sessions_now", now},
+      {"sessions_total", total},
+      {"parked", config_.session.parked ? config_.session.parked->size() : 0},
+      {"totals", totals.to_json()},
+      {"sessions", std::move(sessions)}};
+  return out;
 }
 
 void Server::drain(std::chrono::milliseconds limit) {

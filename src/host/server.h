@@ -11,6 +11,7 @@
 
 #include "host/change_watcher.h"
 #include "host/session.h"
+#include "host/stats.h"
 #include "transport/address.h"
 
 namespace fsout::host {
@@ -31,6 +32,9 @@ struct ServerConfig {
   // when the export's path cannot be looked at any more (inside the sandbox): the change
   // watcher tells when that entry is renamed, removed or replaced.
   std::string export_parent_key, export_entry;
+  // For the admin channel: the export's name (--name, or the directory) and its addresses.
+  std::string name;
+  std::vector<std::string> listen;
 };
 
 class Server {
@@ -55,6 +59,9 @@ class Server {
   // are performing (for at most `limit`), then everything stops as in stop().
   void drain(std::chrono::milliseconds limit);
   size_t session_count();
+  // The admin channel's view of this export: {"name", "path", "listen", "read_only",
+  // "uptime_s", "sessions_now", "sessions_total", "totals": {...}, "sessions": [...]}.
+  nlohmann::json describe();
 
  private:
   struct Running {
@@ -83,6 +90,10 @@ class Server {
   std::mutex mutex_;
   std::list<std::shared_ptr<Running>> sessions_;
   bool stopped_ = false;
+  // Counters of the sessions that have ended (guarded by mutex_), and how many there were.
+  StatsSnapshot ended_totals_;
+  uint64_t sessions_total_ = 0;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace fsout::host

@@ -142,16 +142,84 @@ void Session::stop() {
   stream_->shutdown();
 }
 
-void Session::log(const std::string& message) {
-  std::fprintf(stderr, "fsoutd: %s: %s\n", peer_.c_str(), message.c_str());
+void Session::log(const std::string& message, log::Level level) {
+  if (!log::enabled(level)) return;
+  const std::string line = peer_ + ": " + message;
+  switch (level) {
+    case log::Level::kError:
+      return log::error(line);
+    case log::Level::kWarning:
+      return log::warning(line);
+    case log::Level::kInfo:
+      return log::info(line);
+    case log::Level::kDebug:
+      return log::debug(line);
+  }
+}
+
+// Refusals that say something to an administrator: permissions, the read-only export,
+// names outside it, limits, a full disk.
+void Session::note_refusal(uint16_t opcode, int error) {
+  const char* name = opcode_name(opcode);
+  const std::string what = std::string("refused ") + (name ? name : "an unknown operation") + ": " +
+                           std::strerror(error);
+  switch (error) {
+    case EACCES:
+    case EPERM:
+    case EROFS:
+    case EXDEV:
+    case EMFILE:
+    case ENFILE:
+    case ENOSPC:
+    case EDQUOT:
+    case ENOSYS:
+      break;
+    default:
+      log(what, log::Level::kDebug);  // ENOENT, EEXIST, ...: the normal business of a file system
+      return;
+  }
+  {
+    std::lock_guard lock(info_mutex_);
+    const std::pair<uint16_t, int> kind{opcode, error};
+    if (std::find(refusals_logged_.begin(), refusals_logged_.end(), kind) !=
+        refusals_logged_.end()) {
+      log(what, log::Level::kDebug);
+      return;
+    }
+    refusals_logged_.push_back(kind);
+  }
+  log(what + " (the first of its kind in this session; later ones are counted, see fsout admin)");
+}
+
+nlohmann::json Session::describe() {
+  nlohmann::json out;
+  {
+    std::lock_guard lock(info_mutex_);
+    out["peer"] = peer_;
+    out["guest_os"] = guest_os_;
+    out["resumed"] = resumes_;
+  }
+  out["uptime_s"] =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count();
+  FileSystem::Held held;
+  {
+    std::lock_guard lock(notify_mutex_);  // against a HELLO replacing fs_
+    if (fs_) held = fs_->held();
+  }
+  out["nodes"] = held.nodes;
+  out["handles"] = held.handles;
+  out.update(stats_.snapshot().to_json());
+  return out;
 }
 
 void Session::fault(const std::string& why) {
   if (faulted_.exchange(true)) return;
   if (stream_->resyncs()) {
-    log("protocol fault: " + why + "; dropping the session, waiting for a new HELLO");
+    log("protocol fault: " + why + "; dropping the session, waiting for a new HELLO",
+        log::Level::kWarning);
   } else {
-    log("protocol fault: " + why + "; closing the session");
+    log("protocol fault: " + why + "; closing the session", log::Level::kWarning);
     stream_->shutdown();
   }
 }
@@ -166,7 +234,13 @@ void Session::run() {
     helpers.swap(helpers_);
   }
   for (auto& helper : helpers) helper.join();
-  log(faulted_ ? "closed after a protocol fault" : "disconnected");
+  const StatsSnapshot totals = stats_.snapshot();
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
+  log(std::string(faulted_ ? "closed after a protocol fault" : "disconnected") + " after " +
+      std::to_string(seconds.count()) + " s: " + std::to_string(totals.requests()) + " requests, " +
+      std::to_string(totals.errors()) + " errors, " + std::to_string(totals.bytes_read) +
+      " bytes read, " + std::to_string(totals.bytes_written) + " written");
 }
 
 void Session::serve_loop() {
@@ -278,7 +352,7 @@ void Session::lost_changes() {
     std::lock_guard lock(notify_mutex_);
     if (fs_) fs_->forget_everything(notes);
   }
-  log("change events were lost; the guest forgets everything it cached");
+  log("change events were lost; the guest forgets everything it cached", log::Level::kWarning);
   send_notifications(notes);
 }
 
@@ -320,6 +394,7 @@ void Session::sender_loop() {
       body.clear();
       encode_message(body, note);
       if (!stream_->write_frame({FrameKind::kNotify, 0, 0, 0}, body)) break;
+      stats_.add_notifications(1);
     }
   }
 }
@@ -403,27 +478,34 @@ void fit_reply(ListxattrRequest& r, uint32_t room) { r.size = std::min(r.size, r
 // Decode, perform, reply: the one place where a back end's Result becomes a
 // reply (or a failed decode becomes a protocol fault).
 template <class Request, class Reply, class Call>
-void Session::serve(const Job& job, Call call) {
+bool Session::serve(const Job& job, Call call) {
   Request request;
   if (!decode_message(job.payload, request)) {
     fault(std::string("malformed ") + opcode_name(job.header.opcode) + " request");
-    return;
+    return false;
   }
   const uint32_t max_payload = stream_->max_payload();
   fit_reply(request, max_payload > kReplyOverhead ? max_payload - kReplyOverhead : 0);
   StateLog* journal = nullptr;
   if constexpr (kMaybeJournaled<Request>) {
     if (std::optional<uint64_t> before = journal_before(request, *fs_)) {
-      if (answered_from_journal(job, request)) return;
+      if (answered_from_journal(job, request)) return true;
       journal = fs_->state();
       journal->intent(job.header.request_id, job.header.opcode, *before);
     }
   }
   Result<Reply> result = call(request);
-  if (!has_reply(Opcode(job.header.opcode))) return;
+  if (!has_reply(Opcode(job.header.opcode))) return result.ok();
   // A lock wait cut short by a graceful stop is not answered: the guest asks the next
   // fsoutd again.
-  if (keep_state_ && !result.ok() && result.error() == EINTR) return;
+  if (keep_state_ && !result.ok() && result.error() == EINTR) return false;
+  if (!result.ok()) note_refusal(job.header.opcode, result.error());
+  if constexpr (std::is_same_v<Reply, DataReply>) {
+    if (result.ok()) stats_.add_read(result.value().data.data.size());
+  }
+  if constexpr (std::is_same_v<Request, WriteRequest>) {
+    if (result.ok()) stats_.add_written(result.value().written);
+  }
   // A journaled reply (these carry no tail) is encoded once: saved, then sent.
   std::vector<uint8_t> body;
   if (journal) {
@@ -439,7 +521,7 @@ void Session::serve(const Job& job, Call call) {
       send_payload(job, body);
     else
       send_error(job.header, result.error());
-    return;
+    return false;
   }
   // The changed directories' attributes go first, in the same write: the
   // guest has them when the reply makes its kernel forget the old ones.
@@ -463,13 +545,15 @@ void Session::serve(const Job& job, Call call) {
   }
   if (body.size() + tail.size() > max_payload) {  // fit_reply missed a case: a bug of ours
     log(std::string("refused to send a ") + opcode_name(job.header.opcode) + " reply of " +
-        std::to_string(body.size() + tail.size()) + " bytes (the session allows " +
-        std::to_string(max_payload) + ")");
+            std::to_string(body.size() + tail.size()) + " bytes (the session allows " +
+            std::to_string(max_payload) + ")",
+        log::Level::kError);
     send_error(job.header, EOVERFLOW);
-    return;
+    return false;
   }
   stream_->write_frame({FrameKind::kReply, job.header.opcode, job.header.request_id, 0}, body, tail,
                        before);
+  return true;
 }
 
 void Session::send_payload(const Job& job, const std::vector<uint8_t>& payload) {
@@ -521,18 +605,22 @@ bool Session::answered_from_journal(const Job& job, const Request& request) {
 void Session::dispatch(const Job& job) {
   if (faulted_) return;
   FileSystem& fs = *fs_;
+  const auto began = std::chrono::steady_clock::now();
+  bool ok = false;
   switch (job.header.opcode) {
-#define FSOUT_CASE(number, name, request, reply)                              \
-  case number:                                                                \
-    serve<request, reply>(job, [&](const request& r) { return fs.name(r); }); \
-    return;
+#define FSOUT_CASE(number, name, request, reply)                                   \
+  case number:                                                                     \
+    ok = serve<request, reply>(job, [&](const request& r) { return fs.name(r); }); \
+    break;
     FSOUT_FILE_OPERATIONS(FSOUT_CASE)
 #undef FSOUT_CASE
     default:
       // An operation from a newer protocol: refuse it, keep the session.
+      note_refusal(job.header.opcode, ENOSYS);
       send_error(job.header, ENOSYS);
-      return;
+      break;
   }
+  stats_.record(job.header.opcode, !ok, std::chrono::steady_clock::now() - began);
 }
 
 void Session::after_request() {
@@ -590,7 +678,8 @@ void Session::hello(const Job& job) {
   }
   if (std::string gone = export_gone(); !gone.empty()) {
     log("the export " + config_.export_label + " " + gone +  // logged before the guest hears it
-        "; refusing the guest (restart fsoutd to serve what is there now)");
+            "; refusing the guest (restart fsoutd to serve what is there now)",
+        log::Level::kWarning);
     send_error(job.header, ESTALE);
     if (!faulted_.exchange(true) && !stream_->resyncs()) stream_->shutdown();
     return;
@@ -611,7 +700,8 @@ void Session::hello(const Job& job) {
     }
     if (!fs) {
       log("the guest asked to resume a session this host does not have (its state is gone: "
-          "a reboot, another --state-dir, or it ended); refusing");
+          "a reboot, another --state-dir, or it ended); refusing",
+          log::Level::kWarning);
       send_error(job.header, ENOENT);
       if (!faulted_.exchange(true) && !stream_->resyncs()) stream_->shutdown();
       return;
@@ -621,7 +711,9 @@ void Session::hello(const Job& job) {
     std::unique_ptr<StateLog> state;
     if (resumable) {
       state = config_.parked->create(token);
-      if (!state) log(std::string("no state kept for restarts: ") + std::strerror(errno));
+      if (!state)
+        log(std::string("no state kept for restarts: ") + std::strerror(errno),
+            log::Level::kWarning);
     }
     fs = make_passthrough(config_.root_fd, config_.limits, config_.ids, std::move(state));
     if (!fs) {
@@ -653,6 +745,11 @@ void Session::hello(const Job& job) {
   notify_ = (reply.capabilities & kCapNotify) != 0;
   dir_attrs_ = (reply.capabilities & kCapDirAttrs) != 0;
   stream_->set_max_payload(reply.max_message);
+  {
+    std::lock_guard lock(info_mutex_);
+    guest_os_ = request.guest_os.value;
+    resumes_ += resumed ? 1 : 0;
+  }
   log(std::string(resumed ? "session resumed" : "session started") + ": guest " +
       request.guest_os.value + ", protocol " + std::to_string(reply.version));
   start_helpers();
@@ -769,7 +866,8 @@ void Session::start_helpers() {
       helpers_.emplace_back([this] { serve_loop(); });
   } catch (const std::system_error& error) {  // out of threads or memory: serve with fewer
     log(std::string("serving with ") + std::to_string(helpers_.size() + 1) +
-        " threads (no more: " + error.what() + ")");
+            " threads (no more: " + error.what() + ")",
+        log::Level::kWarning);
   }
 }
 

@@ -20,6 +20,8 @@
 
 #include "host/change_watcher.h"
 #include "host/file_system.h"
+#include "host/log.h"
+#include "host/stats.h"
 #include "transport/stream.h"
 
 namespace fsout::host {
@@ -87,6 +89,12 @@ class Session : public ChangeWatcher::Subscriber {
   void changed(const HostChange& change, pid_t thread) override;
   void lost_changes() override;
 
+  // For the admin channel (any thread): who the guest is, how long it has been here, what
+  // it holds and asked for. {"peer", "guest_os", "uptime_s", "resumed", "nodes", "handles",
+  // and the counters of StatsSnapshot::to_json()}.
+  nlohmann::json describe();
+  StatsSnapshot stats() const { return stats_.snapshot(); }
+
  private:
   struct Job {
     protocol::FrameHeader header;
@@ -99,8 +107,11 @@ class Session : public ChangeWatcher::Subscriber {
   void start_waiter(Job job);
   void wait_for_waiters(std::unique_lock<std::mutex>& lock);
   void dispatch(const Job& job);
+  // Returns whether the request succeeded (for the counters).
   template <class Request, class Reply, class Call>
-  void serve(const Job& job, Call call);
+  bool serve(const Job& job, Call call);
+  // The first refusal of each kind (operation, errno) a session meets is logged.
+  void note_refusal(uint16_t opcode, int error);
   void hello(const Job& job);
   bool resumes_this_session(const Job& job);
   // The reply journal (requests that must not be performed twice): true when `job` was
@@ -115,13 +126,19 @@ class Session : public ChangeWatcher::Subscriber {
   std::atomic<bool> keep_state_ = false;
   void fault(const std::string& why);
   void send_error(const protocol::FrameHeader& request, int native_errno);
-  void log(const std::string& message);
+  void log(const std::string& message, log::Level level = log::Level::kInfo);
   void send_notifications(const std::vector<protocol::NotifyMessage>& notes);
   void after_request();  // asks the guest to forget when fds run short
 
   std::unique_ptr<transport::FrameStream> stream_;
   SessionConfig config_;
   std::string peer_;
+  RequestStats stats_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::mutex info_mutex_;  // guards the three below
+  std::string guest_os_;
+  unsigned resumes_ = 0;
+  std::vector<std::pair<uint16_t, int>> refusals_logged_;
   std::unique_ptr<FileSystem> fs_;  // null until HELLO; replaced only while idle
   std::atomic<bool> faulted_ = false;
   std::atomic<bool> stopping_ = false;
