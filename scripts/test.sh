@@ -16,8 +16,9 @@ ctest --test-dir build --output-on-failure
 
 cmake -S . -B build-asan -G Ninja -DFSOUT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j "$jobs"
-# The fuzzer (sanitized anyway) and the two VM tests (their guest binaries are
-# static or cross-built, which ASan cannot be) ran in the first pass. So did the test that
+# The fuzzer (sanitized anyway), the two VM tests (their guest binaries are
+# static or cross-built, which ASan cannot be), the package test (it builds its own release
+# binaries) and the docs and dist checks (no C++ of ours runs in them) ran in the first pass. So did the test that
 # runs fsoutd out of fds on purpose: the sanitizers need fds of their own (UBSan's check of
 # a vtable pointer opens a pipe to probe memory, and reports an invalid object when it
 # cannot).
@@ -25,5 +26,5 @@ cmake --build build-asan -j "$jobs"
 # for itself (its sandbox forbids the tracer the leak checker needs; see tools/fsoutd.cpp),
 # which an explicit detect_leaks=1 here would override.
 ASAN_OPTIONS=abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -LE "fuzz|vm|freebsd" \
+  ctest --test-dir build-asan --output-on-failure -LE "fuzz|vm|freebsd|package|docs|dist" \
   -E "AcceptBacksOffWhenFdsRunOutAndRecovers"
