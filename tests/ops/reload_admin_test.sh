@@ -143,6 +143,40 @@ kill "$supervisor"
 wait "$supervisor" || true
 supervisor=""
 check "fsoutd --config stopped every export" bash -c "! pgrep -f -- '--state-dir $work/[s]tate' >/dev/null"
+# Socket activation (LISTEN_FDS, as systemd's fsoutd@.socket does it): the socket is there
+# before any fsoutd; the first connection starts it, and it serves on that very socket.
+activate=$(command -v systemd-socket-activate || true)
+if [[ -n $activate ]]; then
+  echo "activated" >"$work/c/activated"
+  "$activate" -l "$work/act.sock" "$fsoutd" --listen "unix:$work/act.sock" \
+    --state-dir "$work/state/act" "$work/c" 2>"$work/act.log" &
+  activator=$!
+  check "the activation socket is there before fsoutd" wait_for 10 test -S "$work/act.sock"
+  check "no fsoutd runs before the first connection" bash -c "! pgrep -f -- '^$fsoutd --listen unix:$work/act.sock'"
+  check "the first connection is served" equal "$("$fsout" "unix:$work/act.sock" cat activated)" activated
+  check "fsoutd took the socket it was given" grep -q "socket activation: unix:$work/act.sock" "$work/act.log"
+  kill "$activator" 2>/dev/null
+  pkill -f -- "--state-dir $work/[s]tate/act" || true
+  # The same through fsoutd --config: the socket is handed to the export's process.
+  cat >"$work/etc/act.conf" <<CONF
+[export act2]
+path = $work/c
+listen = unix:$work/act2.sock
+state-dir = $work/state/act2
+CONF
+  "$activate" -l "$work/act2.sock" "$fsoutd" --config "$work/etc/act.conf" 2>"$work/act2.log" &
+  activator=$!
+  wait_for 10 test -S "$work/act2.sock"
+  check "fsoutd --config hands the socket to its export" \
+    equal "$("$fsout" "unix:$work/act2.sock" cat activated)" activated
+  check "the export's process took it" grep -q "fsoutd\[act2\]: socket activation: unix:$work/act2.sock" "$work/act2.log"
+  kill "$activator" 2>/dev/null
+  wait "$activator" 2>/dev/null || true
+  wait_for 10 bash -c "! pgrep -f -- '--state-dir $work/[s]tate/act2'"
+else
+  echo "reload_admin_test: no systemd-socket-activate here (package systemd): activation not checked"
+  failures=$((failures + 1))
+fi
 if ((failures)); then
   echo "--- fsoutd log"
   cat "$work/fsoutd.log"
