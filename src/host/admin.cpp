@@ -30,15 +30,15 @@ bool write_all(int fd, const std::string& text) {
   return true;
 }
 
-// Reads up to a newline (not kept). Empty optional-like result: false on EOF, error,
-// timeout or an over-long line.
-bool read_line(int fd, std::string& line, int timeout_ms, size_t limit) {
+// Reads up to a newline (not kept). False on EOF, error, timeout, a line longer than
+// `limit`, or when `wake_fd` becomes readable (the channel is stopping).
+bool read_line(int fd, int wake_fd, std::string& line, int timeout_ms, size_t limit) {
   line.clear();
   for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    int ready = poll(&p, 1, timeout_ms);
+    pollfd p[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    int ready = poll(p, wake_fd >= 0 ? 2 : 1, timeout_ms);
     if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return false;
+    if (ready <= 0 || (wake_fd >= 0 && p[1].revents)) return false;
     char buffer[4096];
     ssize_t n = recv(fd, buffer, sizeof(buffer), MSG_PEEK);
     if (n < 0 && errno == EINTR) continue;
@@ -48,11 +48,11 @@ bool read_line(int fd, std::string& line, int timeout_ms, size_t limit) {
     n = recv(fd, buffer, take, 0);
     if (n <= 0) return false;
     line.append(buffer, size_t(n));
+    if (line.size() > limit + (newline ? 1 : 0)) return false;
     if (newline) {
       line.pop_back();
       return true;
     }
-    if (line.size() > limit) return false;
   }
 }
 
@@ -125,6 +125,7 @@ void AdminChannel::loop() {
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd_, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0 && errno != EINTR) return;
     if (fds[0].revents) return;
+    if (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL)) return;  // the listener is gone
     if (!(fds[1].revents & POLLIN)) continue;
     int fd = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
@@ -143,12 +144,7 @@ void AdminChannel::loop() {
 void AdminChannel::serve_connection(int fd, bool timed) {
   std::string request;
   for (;;) {
-    if (!timed) {
-      pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0 && errno != EINTR) return;
-      if (fds[0].revents) return;
-    }
-    if (!read_line(fd, request, timed ? kClientTimeoutMs : 1000, kMaxRequest)) return;
+    if (!read_line(fd, wake_fd_, request, timed ? kClientTimeoutMs : -1, kMaxRequest)) return;
     std::string answer;
     if (request == "stats" || request == "sessions" || request == "exports")
       answer = answer_(request);
@@ -161,7 +157,7 @@ void AdminChannel::serve_connection(int fd, bool timed) {
 
 std::string admin_exchange(int fd, const std::string& request, int timeout_ms) {
   std::string answer;
-  if (!write_all(fd, request + "\n") || !read_line(fd, answer, timeout_ms, 64 << 20)) return "";
+  if (!write_all(fd, request + "\n") || !read_line(fd, -1, answer, timeout_ms, 64 << 20)) return "";
   return answer;
 }
 

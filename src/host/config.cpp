@@ -1,6 +1,7 @@
 #include "host/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -136,7 +137,8 @@ ConfigResult parse_configuration(const std::vector<std::pair<std::string, std::s
         result.error = where + ": " + key + " belongs before the first [export] section";
         return result;
       }
-      if (!section && (*kind == KeyKind::kPath || key == "listen")) {
+      // Each export has its own directory, addresses and state: no default for those.
+      if (!section && (*kind == KeyKind::kPath || key == "listen" || key == "state-dir")) {
         result.error = where + ": " + key + " belongs in an [export NAME] section";
         return result;
       }
@@ -167,7 +169,6 @@ ConfigResult parse_configuration(const std::vector<std::pair<std::string, std::s
     Settings settings = global;
     for (const auto& [key, values] : section.settings) settings[key] = values;
     if (!settings.count("path")) {
-      config.exports.clear();
       return {std::nullopt, section.where + ": the export " + section.name + " has no path"};
     }
     if (!settings.count("listen"))

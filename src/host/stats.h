@@ -12,8 +12,9 @@
 
 namespace fsout::host {
 
-// Latency buckets: 4 per power of two of microseconds (each bucket's bounds within 25 %),
-// up to 2^32 us (71 minutes; longer ones count in the last bucket).
+// Latency buckets: 4 per power of two of microseconds (each bucket's bounds within 25 %); the
+// last one, from 7 * 2^30 us (2 hours), also holds everything longer (percentiles are capped
+// at the largest time seen).
 constexpr size_t kLatencyBuckets = 128;
 constexpr size_t kStatOpcodes = 64;  // opcodes 0..63 (the protocol has fewer)
 

@@ -361,9 +361,16 @@ TEST(ConfigKeys, ListsEveryKey) {
   for (const char* key : {"admin", "log-level", "path", "listen", "read-only", "uid-map", "gid-map",
                           "squash", "state-dir", "threads"})
     EXPECT_NE(std::find(keys.begin(), keys.end(), key), keys.end()) << key;
-  // Each listed key other than path and listen is accepted in the global part.
+  // Each listed key other than path, listen and state-dir (each export has its own) is
+  // accepted in the global part; those three are refused there.
   for (const auto& key : keys) {
-    if (key == "path" || key == "listen") continue;
+    if (key == "path" || key == "listen" || key == "state-dir") {
+      const ConfigResult refused = parse(key + " = x\n[export a]\npath = /a\nlisten = unix:/a\n");
+      EXPECT_FALSE(refused.config) << key;
+      EXPECT_NE(refused.error.find("belongs in an [export NAME] section"), std::string::npos)
+          << refused.error;
+      continue;
+    }
     const std::string value = key == "read-only" || key == "serial-streams" ? "yes" : "x";
     const ConfigResult result =
         parse(key + " = " + value + "\n[export a]\npath = /a\nlisten = unix:/a\n");
