@@ -659,7 +659,12 @@ int main(int argc, char** argv) {
     if (!spec) die("no export named " + o.only_export + " in " + o.config_file);
     std::vector<std::string> args = {"fsoutd"};
     args.insert(args.end(), spec->args.begin(), spec->args.end());
-    Options one = parse_options(args);
+    Options one;
+    try {
+      one = parse_options(args);  // checked above; the directory may have gone since
+    } catch (const UsageError& error) {
+      die(spec->where + ": export " + spec->name + ": " + error.what());
+    }
     one.admin = o.admin;
     host::log::init("fsoutd[" + spec->name + "]", *host::log::parse_level(config.log_level));
     return serve_export(std::move(one));
