@@ -27,13 +27,17 @@ case $target in
       "$src/src/transport/address.cpp" "$src/src/transport/os_linux.cpp" "$src/src/transport/stream.cpp"
       "$src/src/host/change_watcher.cpp" "$src/src/host/confine.cpp" "$src/src/host/identity.cpp"
       "$src/src/host/node_table.cpp" "$src/src/host/passthrough.cpp" "$src/src/host/read_only.cpp"
-      "$src/src/host/session.cpp" "$src/src/host/session_state.cpp")
+      "$src/src/host/session.cpp" "$src/src/host/session_state.cpp" "$src/src/host/log.cpp"
+      "$src/src/host/stats.cpp")
+    # The log (spdlog) as the build links it.
+    read -r -a libraries <<<"$(pkg-config --cflags --libs spdlog)"
     max_len=8192 ;;
   *) echo "unknown fuzz target '$target' (decode or session)" >&2; exit 2 ;;
 esac
 mkdir -p "$out/$target-corpus"
 if ! "$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -pthread -I"$src/src" "${sources[@]}" -o "$out/${target}_fuzz" 2>"$out/$target-build.log"; then
+    -pthread -I"$src/src" "${sources[@]}" ${libraries[@]+"${libraries[@]}"} -o "$out/${target}_fuzz" \
+    2>"$out/$target-build.log"; then
   if grep -q "libclang_rt.fuzzer\|cannot find.*fuzzer" "$out/$target-build.log"; then
     echo "libFuzzer runtime missing: install libclang-rt-14-dev" >&2
     exit 77
