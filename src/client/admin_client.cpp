@@ -89,7 +89,10 @@ std::string admin_request(const std::string& address, const std::string& request
                              (saved == EACCES ? " (it is root's: run as root)" : ""));
   }
   const std::string line = request + "\n";
-  bool ok = send(fd, line.data(), line.size(), MSG_NOSIGNAL) == ssize_t(line.size());
+  // The answer is read even when the request could not be sent: a refused client's answer
+  // may be there already, the other end closed.
+  send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+  bool ok = true;
   std::string answer;
   while (ok) {
     pollfd p{fd, POLLIN, 0};

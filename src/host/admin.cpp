@@ -156,8 +156,11 @@ void AdminChannel::serve_connection(int fd, bool timed) {
 }
 
 std::string admin_exchange(int fd, const std::string& request, int timeout_ms) {
+  // Read even when the write failed: a refused client's answer may already be there, with
+  // the other end closed.
+  write_all(fd, request + "\n");
   std::string answer;
-  if (!write_all(fd, request + "\n") || !read_line(fd, -1, answer, timeout_ms, 64 << 20)) return "";
+  if (!read_line(fd, -1, answer, timeout_ms, 64 << 20)) return "";
   return answer;
 }
 

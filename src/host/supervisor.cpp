@@ -132,6 +132,10 @@ class Supervisor {
         one = it->second.admin_mutex.get();
       }
       std::lock_guard lock(*one);
+      // An answer that came after an earlier exchange gave up waiting is not this one's.
+      char stale[4096];
+      while (recv(fd, stale, sizeof(stale), MSG_DONTWAIT) > 0) {
+      }
       const std::string answer = admin_exchange(fd, "stats", kAdminTimeoutMs);
       nlohmann::json parsed = nlohmann::json::parse(answer, nullptr, false);
       if (parsed.is_discarded() || !parsed.contains("exports") || parsed["exports"].empty()) {
