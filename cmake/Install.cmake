@@ -23,10 +23,7 @@ set(SBINDIR ${CMAKE_INSTALL_FULL_SBINDIR})
 set(SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR})
 file(READ ${PROJECT_SOURCE_DIR}/dist/systemd/sandboxing.conf FSOUT_UNIT_SANDBOXING)
 string(STRIP "${FSOUT_UNIT_SANDBOXING}" FSOUT_UNIT_SANDBOXING)
-set(FSOUT_UNIT_DIR ${CMAKE_INSTALL_LIBDIR}/systemd/system)
-if(CMAKE_INSTALL_LIBDIR MATCHES "^lib/")  # lib/x86_64-linux-gnu: units go in lib/systemd
-  set(FSOUT_UNIT_DIR lib/systemd/system)
-endif()
+# lib/systemd/system under the prefix (not LIBDIR: on Debian that is lib/x86_64-linux-gnu).
 set(FSOUT_UNIT_DIR lib/systemd/system CACHE STRING "Where systemd units are installed")
 foreach(unit fsoutd.service fsoutd@.service fsoutd@.socket)
   configure_file(${PROJECT_SOURCE_DIR}/dist/systemd/${unit} ${CMAKE_BINARY_DIR}/systemd/${unit} @ONLY)

@@ -146,6 +146,14 @@ std::string fit_budgets_to_fd_limit(fsout::host::Limits& limits) {
   return note;
 }
 
+// Where fsoutd keeps what lives as long as the host is up (state directories).
+std::string runtime_base() {
+  if (geteuid() == 0) return "/run/fsout";
+  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+  return runtime && *runtime ? std::string(runtime) + "/fsout"
+                             : "/tmp/fsout-" + std::to_string(geteuid());
+}
+
 // The default state directory: one per export and set of addresses, so that a restart with
 // the same command line finds it and two daemons never share one.
 std::string default_state_dir(const std::string& root, const std::vector<std::string>& listen) {
@@ -156,13 +164,7 @@ std::string default_state_dir(const std::string& root, const std::vector<std::st
   for (unsigned char c : key) hash = (hash ^ c) * 1099511628211ull;
   char name[32];
   std::snprintf(name, sizeof(name), "export-%016llx", static_cast<unsigned long long>(hash));
-  std::string base = "/run/fsout";
-  if (geteuid() != 0) {
-    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-    base = runtime && *runtime ? std::string(runtime) + "/fsout"
-                               : "/tmp/fsout-" + std::to_string(geteuid());
-  }
-  return base + "/" + name;
+  return runtime_base() + "/" + name;
 }
 
 // Creates the state directory (0700) and opens it. SECURITY: it must not be inside the
@@ -408,13 +410,6 @@ Options parse_options(const std::vector<std::string>& args) {
     throw UsageError("cannot serve '" + o.dir + "': " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode)) throw UsageError("cannot serve '" + o.dir + "': not a directory");
   return o;
-}
-
-std::string runtime_base() {
-  if (geteuid() == 0) return "/run/fsout";
-  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-  return runtime && *runtime ? std::string(runtime) + "/fsout"
-                             : "/tmp/fsout-" + std::to_string(geteuid());
 }
 
 // Serves one export (the whole life of a plain `fsoutd ... DIR`).

@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <vector>
+
+#include "transport/address.h"
 
 namespace fsout::client {
 namespace {
@@ -74,19 +75,13 @@ std::string admin_request(const std::string& address, const std::string& request
   if (address.rfind("unix:", 0) != 0)
     throw std::runtime_error("the admin address is unix:PATH, not '" + address + "'");
   const std::string path = address.substr(5);
-  sockaddr_un un{};
-  un.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(un.sun_path))
-    throw std::runtime_error("bad admin socket path '" + path + "'");
-  std::memcpy(un.sun_path, path.c_str(), path.size() + 1);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(std::strerror(errno));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)) != 0) {
-    const int saved = errno;
-    close(fd);
-    throw std::runtime_error("cannot connect to the admin socket " + path + ": " +
-                             std::strerror(saved) +
-                             (saved == EACCES ? " (it is root's: run as root)" : ""));
+  int fd;
+  try {
+    fd = transport::connect_to(transport::parse_address(address));
+  } catch (const transport::TransportError& error) {
+    const std::string what = error.what();
+    const bool denied = what.find(std::strerror(EACCES)) != std::string::npos;
+    throw std::runtime_error(what + (denied ? " (the admin socket is root's: run as root)" : ""));
   }
   const std::string line = request + "\n";
   // The answer is read even when the request could not be sent: a refused client's answer

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -67,6 +68,8 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name, Level level
 
 std::mutex logger_mutex;
 std::shared_ptr<spdlog::logger> current;
+// The level, readable without the mutex: enabled() is asked on request paths.
+std::atomic<int> current_level{int(Level::kInfo)};
 
 std::shared_ptr<spdlog::logger> logger() {
   std::lock_guard lock(logger_mutex);
@@ -88,9 +91,10 @@ void init(const std::string& name, Level level) {
   auto made = make_logger(name, level);
   std::lock_guard lock(logger_mutex);
   current = std::move(made);
+  current_level = int(level);
 }
 
-bool enabled(Level level) { return logger()->should_log(to_spdlog(level)); }
+bool enabled(Level level) { return int(level) <= current_level.load(std::memory_order_relaxed); }
 
 void error(const std::string& message) {
   logger()->log(spdlog::level::err, spdlog::string_view_t(message));

@@ -160,9 +160,7 @@ void Session::log(const std::string& message, log::Level level) {
 // Refusals that say something to an administrator: permissions, the read-only export,
 // names outside it, limits, a full disk.
 void Session::note_refusal(uint16_t opcode, int error) {
-  const char* name = opcode_name(opcode);
-  const std::string what = std::string("refused ") + (name ? name : "an unknown operation") + ": " +
-                           std::strerror(error);
+  bool refusal = false;
   switch (error) {
     case EACCES:
     case EPERM:
@@ -173,22 +171,28 @@ void Session::note_refusal(uint16_t opcode, int error) {
     case ENOSPC:
     case EDQUOT:
     case ENOSYS:
+      refusal = true;
       break;
     default:
-      log(what, log::Level::kDebug);  // ENOENT, EEXIST, ...: the normal business of a file system
-      return;
+      break;  // ENOENT, EEXIST, ...: the normal business of a file system
   }
-  {
+  // Failed LOOKUPs are common: nothing is made for them unless debug lines are wanted.
+  if (!refusal && !log::enabled(log::Level::kDebug)) return;
+  const char* name = opcode_name(opcode);
+  const std::string what = std::string("refused ") + (name ? name : "an unknown operation") + ": " +
+                           std::strerror(error);
+  bool first = false;
+  if (refusal) {
     std::lock_guard lock(info_mutex_);
     const std::pair<uint16_t, int> kind{opcode, error};
-    if (std::find(refusals_logged_.begin(), refusals_logged_.end(), kind) !=
-        refusals_logged_.end()) {
-      log(what, log::Level::kDebug);
-      return;
-    }
-    refusals_logged_.push_back(kind);
+    first =
+        std::find(refusals_logged_.begin(), refusals_logged_.end(), kind) == refusals_logged_.end();
+    if (first) refusals_logged_.push_back(kind);
   }
-  log(what + " (the first of its kind in this session; later ones are counted, see fsout admin)");
+  if (first)
+    log(what + " (the first of its kind in this session; later ones are counted, see fsout admin)");
+  else
+    log(what, log::Level::kDebug);
 }
 
 nlohmann::json Session::describe() {
