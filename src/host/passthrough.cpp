@@ -149,12 +149,25 @@ class Passthrough final : public FileSystem {
     return uint64_t(st.st_size);
   }
 
+  // Whether the file holds `data` at `offset`: an append the last fsoutd performed but died
+  // before saving its reply. A log is mostly opened write-only (O_WRONLY | O_APPEND), and
+  // such a handle cannot read: the file is read through a read-only fd of its own. If
+  // even that is refused (a non-root fsoutd, a file it may not read), the file's size
+  // decides: exactly `data` past `offset` is taken for the append.
   bool appended(HandleId id, uint64_t offset, std::span<const uint8_t> data) override {
     HandleRef h = handle(id);
     if (!h || h->dir) return false;
-    auto found = read_at(h->fd, offset, uint32_t(data.size()));
-    return found.ok() && found.value().size() == data.size() &&
-           std::equal(data.begin(), data.end(), found.value().begin());
+    int fd = h->fd, own = -1;
+    if (h->access == O_WRONLY) fd = own = confine::reopen_node(h->node->fd, O_RDONLY);
+    if (fd < 0) {
+      struct stat st;
+      return fstat(h->fd, &st) == 0 && uint64_t(st.st_size) == offset + data.size();
+    }
+    auto found = read_at(fd, offset, uint32_t(data.size()));
+    const bool same = found.ok() && found.value().size() == data.size() &&
+                      std::equal(data.begin(), data.end(), found.value().begin());
+    if (own >= 0) close(own);
+    return same;
   }
 
   // Opens a saved session's nodes, handles and locks again (restore_passthrough()).

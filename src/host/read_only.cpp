@@ -33,6 +33,9 @@ class ReadOnly final : public FileSystem {
     return inner_->inode_of(parent, name);
   }
   std::optional<uint64_t> append_size(HandleId h) override { return inner_->append_size(h); }
+  bool appended(HandleId h, uint64_t offset, std::span<const uint8_t> data) override {
+    return inner_->appended(h, offset, data);
+  }
 
   // Operations that only read pass through.
 #define FSOUT_PASS(name, request, reply) \

@@ -122,9 +122,24 @@ TEST(Restart, ProgramsNoticeNoCrashRestartOrUpgrade) {
     s << in.rdbuf();
     return s.str();
   };
-  EXPECT_TRUE(slurp(host + "/write.log") == expected_writes) << "write.log differs on the host";
-  EXPECT_TRUE(slurp(host + "/append.log") == expected_appends) << "append.log differs on the host";
-  EXPECT_TRUE(slurp(dir + "/append.log") == expected_appends) << "append.log differs on the mount";
+  // Where a file first differs from what was written, with the lines around it.
+  auto difference = [](const std::string& got, const std::string& want) -> std::string {
+    if (got == want) return "";
+    size_t at = 0;
+    while (at < got.size() && at < want.size() && got[at] == want[at]) ++at;
+    const size_t from = want.rfind('\n', at == 0 ? 0 : at - 1);
+    const size_t start = from == std::string::npos ? 0 : from + 1;
+    return std::to_string(got.size()) + " bytes instead of " + std::to_string(want.size()) +
+           ", first difference at byte " + std::to_string(at) +
+           "\nwritten: " + want.substr(start, 300) + "\nfound:   " + got.substr(start, 300);
+  };
+  EXPECT_EQ(difference(slurp(host + "/write.log"), expected_writes), "")
+      << "write.log differs on the host";
+  EXPECT_EQ(difference(slurp(host + "/append.log"), expected_appends), "")
+      << "append.log differs on the host\n"
+      << m.log("mount.log") << m.log("fsoutd.log");
+  EXPECT_EQ(difference(slurp(dir + "/append.log"), expected_appends), "")
+      << "append.log differs on the mount";
   struct stat now {};
   EXPECT_EQ(stat((dir + "/listing").c_str(), &now), 0);
   EXPECT_EQ(now.st_ino, listing_st.st_ino);
