@@ -90,11 +90,22 @@ HelloReply Connection::say_hello(transport::FrameStream& stream, const std::stri
   // wait for the host a while, saying HELLO again now and then.
   // Until HELLO is answered nothing else is in flight: read inline. On a
   // serial stream, replies of an earlier session may come first: skip them.
+  // And a HELLO or its answer may be lost there (taken for the rest of a frame that
+  // another guest module or host daemon did not finish): a host that stays silent is
+  // asked again.
   HelloReply reply;
   for (;;) {
     FrameHeader header;
     std::vector<uint8_t> payload;
-    auto status = stream.read_frame(header, payload);
+    auto status = stream.read_frame(header, payload, stream.resyncs() ? kHelloSilenceMs : -1);
+    if (status == transport::FrameStream::ReadStatus::kTimedOut) {
+      if (std::chrono::steady_clock::now() >= deadline || closing_)
+        throw ClientError(name_ + ": no answer to HELLO from the host");
+      id = next_id_++;
+      if (!stream.write_frame({FrameKind::kRequest, uint16_t(Opcode::kHello), id, 0}, body))
+        throw ClientError(name_ + ": connection lost while saying HELLO");
+      continue;
+    }
     if (status == transport::FrameStream::ReadStatus::kClosed && stream.resyncs() &&
         std::chrono::steady_clock::now() < deadline && !closing_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -313,6 +324,8 @@ bool Connection::reconnect() {
       try {
         // A serial port: HELLO is said again every 200 ms for a while (the host may not be
         // there yet); a socket: one try per connection.
+        // What the old host left half written is no frame of the new one's.
+        if (resync_) stream->discard_input();
         auto reply = say_hello(*stream, token_, now + std::chrono::seconds(2));
         {
           std::lock_guard lock(pending_mutex_);

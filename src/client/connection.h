@@ -172,6 +172,8 @@ class Connection {
   std::string name_;
   protocol::HelloReply hello_;
   uint32_t max_io_ = protocol::kMaxIoSize;
+  // On a serial port, how long a host may stay silent after a HELLO before it is said again.
+  static constexpr int kHelloSilenceMs = 2000;
   std::atomic<uint64_t> next_id_ = 1;
   std::atomic<bool> broken_ = false;
   // The host is away: requests are kept, not written (until resend_pending() has sent

@@ -67,7 +67,7 @@ bool FrameStream::wait_writable() {
   }
 }
 
-FrameStream::Fill FrameStream::fill(bool mid_frame) {
+FrameStream::Fill FrameStream::fill(bool mid_frame, Deadline deadline) {
   if (begin_ == end_) begin_ = end_ = 0;
   if (buffer_.size() - end_ < kReadChunk) {
     // Move what is unread to the front, then make room for one chunk.
@@ -89,21 +89,35 @@ FrameStream::Fill FrameStream::fill(bool mid_frame) {
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return Fill::kClosed;
     int timeout = (resync_ && mid_frame) ? kStallMs : -1;
+    bool deadline_first = false;
+    if (deadline) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline -
+                                                               std::chrono::steady_clock::now());
+      if (left.count() <= 0) return Fill::kTimedOut;
+      if (timeout < 0 || left.count() < timeout) {
+        timeout = int(std::min<int64_t>(left.count(), INT32_MAX));
+        deadline_first = true;
+      }
+    }
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     int ready = poll(fds, 2, timeout);
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0 || fds[1].revents) return Fill::kClosed;
-    if (ready == 0) return Fill::kStalled;
+    if (ready == 0) return deadline_first ? Fill::kTimedOut : Fill::kStalled;
     if ((fds[0].revents & (POLLHUP | POLLERR)) && !(fds[0].revents & POLLIN)) return Fill::kClosed;
   }
 }
 
-FrameStream::ReadStatus FrameStream::read_frame(FrameHeader& header,
-                                                std::vector<uint8_t>& payload) {
+FrameStream::ReadStatus FrameStream::read_frame(FrameHeader& header, std::vector<uint8_t>& payload,
+                                                int limit_ms) {
+  Deadline deadline;
+  if (limit_ms >= 0)
+    deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
   for (;;) {
     while (end_ - begin_ < kFrameHeaderSize) {
-      Fill f = fill(end_ > begin_);
+      Fill f = fill(end_ > begin_, deadline);
       if (f == Fill::kClosed) return ReadStatus::kClosed;
+      if (f == Fill::kTimedOut) return ReadStatus::kTimedOut;
       if (f == Fill::kStalled) begin_ = end_;  // a torn header: drop it
     }
     std::span<const uint8_t> available(buffer_.data() + begin_, end_ - begin_);
@@ -136,8 +150,9 @@ FrameStream::ReadStatus FrameStream::read_frame(FrameHeader& header,
     size_t frame_size = kFrameHeaderSize + header.length;
     bool stalled = false;
     while (end_ - begin_ < frame_size) {
-      Fill f = fill(true);
+      Fill f = fill(true, deadline);
       if (f == Fill::kClosed) return ReadStatus::kClosed;
+      if (f == Fill::kTimedOut) return ReadStatus::kTimedOut;
       if (f == Fill::kStalled) {
         stalled = true;
         break;

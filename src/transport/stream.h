@@ -3,8 +3,10 @@
 // send; one thread reads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,9 +31,12 @@ class FrameStream {
   FrameStream(const FrameStream&) = delete;
   FrameStream& operator=(const FrameStream&) = delete;
 
-  enum class ReadStatus { kFrame, kClosed, kFault };
-  // Reads the next whole frame; `payload` receives its bytes.
-  ReadStatus read_frame(protocol::FrameHeader& header, std::vector<uint8_t>& payload);
+  enum class ReadStatus { kFrame, kClosed, kFault, kTimedOut };
+  // Reads the next whole frame; `payload` receives its bytes. With `limit_ms` >= 0, gives
+  // up after that long without a whole frame (kTimedOut; a part read stays for the next
+  // call).
+  ReadStatus read_frame(protocol::FrameHeader& header, std::vector<uint8_t>& payload,
+                        int limit_ms = -1);
 
   // Writes one frame (header + body + tail) atomically with respect to other
   // writers. Returns false when the stream is broken.
@@ -39,6 +44,10 @@ class FrameStream {
   // same write (so the peer reads them with the frame, in one wake-up).
   bool write_frame(protocol::FrameHeader header, std::span<const uint8_t> body,
                    std::span<const uint8_t> tail = {}, std::span<const uint8_t> before = {});
+
+  // Serial ports, when the peer at the other end changed: what is left unread is a frame
+  // the old peer did not finish, and must not take the new peer's first bytes as its rest.
+  void discard_input() { begin_ = end_ = 0; }
 
   // Wakes a blocked reader and makes every later call fail.
   void shutdown();
@@ -53,8 +62,9 @@ class FrameStream {
   int fd() const { return fd_; }
 
  private:
-  enum class Fill { kData, kClosed, kStalled };
-  Fill fill(bool mid_frame);
+  enum class Fill { kData, kClosed, kStalled, kTimedOut };
+  using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+  Fill fill(bool mid_frame, Deadline deadline);
   bool wait_writable();
 
   int fd_;

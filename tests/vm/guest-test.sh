@@ -7,7 +7,26 @@ PORT=serial:/dev/virtio-ports/fsout
 pass() { echo "FSOUT-VM: PASS $1"; }
 fail() { echo "FSOUT-VM: FAIL $1 $2"; }
 mounted() { grep -q " $M fuse" /proc/mounts; }
-mount_fsout() { fsout-mount -o allow_other,default_permissions "$PORT" "$M"; }
+# In the foreground (in the background of this shell), so that what it says goes to a log
+# the checks can show; mounted once the mount is there.
+mount_fsout() {
+  fsout-mount -f -o allow_other,default_permissions "$PORT" "$M" 2>>/tmp/mount.log &
+  i=0
+  while ! mounted && kill -0 $! 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+  mounted
+}
+# What the guest's side looks like when something hangs: fsout-mount's log, and where each
+# thread of fsout-mount and of the programs waits.
+show_state() {
+  echo "FSOUT-VM: state of the guest:"
+  tail -n 30 /tmp/mount.log
+  for pid in $(pidof fsout-mount) $(pidof restart-programs-static); do
+    for task in /proc/$pid/task/*; do
+      echo "task $task $(cat $task/comm) $(cat $task/wchan 2>/dev/null)"
+      head -n 12 $task/stack 2>/dev/null
+    done
+  done
+}
 wait_unmounted() {
   i=0
   while mounted && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
@@ -78,11 +97,25 @@ restart-programs-static $M/restart $M/results/host-restarted >/tmp/restart.out 2
 programs=$!
 sleep 2
 echo ready >$M/results/host-restart-ready
+# They take about 30 s; one that hangs is shown and stopped, so the rest still runs.
+(
+  sleep 240
+  if kill -0 $programs 2>/dev/null; then
+    echo "FSOUT-VM: the restart programs hang"
+    show_state
+    kill -9 $programs
+  fi
+) &
+watchdog=$!
 wait $programs
 status=$?
+kill $watchdog 2>/dev/null
 cat /tmp/restart.out
 if [ $status = 0 ] && mounted && [ "$(stat -c %i $M/restart)" = "$ino_before" ] &&
   [ -e $M/results/host-restarted ] && echo after >$M/results/after-host-restart; then
   pass host-restart
-else fail host-restart "status=$status mounted=$(mounted && echo yes) $(head -n 3 /tmp/restart.out | tr '\n' ' ')"; fi
-umount $M
+else
+  fail host-restart "status=$status mounted=$(mounted && echo yes) $(head -n 3 /tmp/restart.out | tr '\n' ' ')"
+  tail -n 20 /tmp/mount.log
+fi
+umount $M || umount -l $M

@@ -36,7 +36,9 @@ head -c $((6 * 1024 * 1024 + 123)) /dev/urandom >"$export_dir/fromhost/big"
 (cd "$export_dir/fromhost" && sha256sum f* big >SHA256SUMS)
 
 start_daemon() {  # [BINARY]
-  "${1:-$fsoutd}" --serial-streams --listen "unix:$socket" --state-dir "$run/state" "$export_dir" 2>>"$run/fsoutd.log" &
+  # FSOUT_VM_LOG_LEVEL=debug: a line per refused request too.
+  "${1:-$fsoutd}" --serial-streams --log-level "${FSOUT_VM_LOG_LEVEL:-info}" --listen "unix:$socket" \
+    --state-dir "$run/state" "$export_dir" 2>>"$run/fsoutd.log" &
   daemon=$!
   for _ in $(seq 100); do [[ -S $socket ]] && return; sleep 0.05; done
   echo "run-vm-test: fsoutd did not start" >&2
@@ -65,7 +67,15 @@ qemu=$!
 deadline=$((SECONDS + 900))
 restarted=0
 while kill -0 "$qemu" 2>/dev/null; do
-  if ((SECONDS > deadline)); then echo "run-vm-test: the guest did not finish in time" >&2; break; fi
+  if ((SECONDS > deadline)); then
+    echo "run-vm-test: the guest did not finish in time; the end of its console:" >&2
+    tail -n 60 "$run/console.log" >&2
+    for task in /proc/"$daemon"/task/*; do
+      echo "fsoutd thread $(cat "$task/comm") waits in $(cat "$task/wchan")" >&2
+    done 2>/dev/null
+    kill "$qemu"
+    break
+  fi
   if ((!restarted)) && [[ -e $export_dir/results/host-restart-ready ]]; then
     # Three crashes, a graceful restart and an upgrade, while the guest's programs run
     # (guest-test.sh, step 5); after each, a host process must not get the guest's flock.
@@ -114,6 +124,10 @@ else
   echo "FAIL battery transcript differs:"
   head -n 60 "$run/transcript.diff"
   failures=$((failures + 1))
+fi
+if ((failures > 0)); then
+  echo "the end of fsoutd's log:"
+  tail -n 40 "$run/fsoutd.log"
 fi
 echo "vm test: $failures failed check(s)"
 exit $((failures > 0))
