@@ -39,19 +39,37 @@ install(DIRECTORY dist/guest dist/libvirt DESTINATION ${FSOUT_EXAMPLES}
 install(FILES README.md docs/ARCHITECTURE.md docs/PROTOCOL.md docs/operations.md docs/vm.md
               docs/freebsd.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# Debian's place for what the package is and may be used for, and its history
+# (compressed, as Debian wants it).
+install(FILES dist/debian/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
+find_program(GZIP gzip REQUIRED)
+add_custom_command(
+  OUTPUT ${CMAKE_BINARY_DIR}/changelog.gz
+  COMMAND ${GZIP} -9n -c ${PROJECT_SOURCE_DIR}/dist/debian/changelog > ${CMAKE_BINARY_DIR}/changelog.gz
+  DEPENDS ${PROJECT_SOURCE_DIR}/dist/debian/changelog
+  VERBATIM)
+add_custom_target(changelog ALL DEPENDS ${CMAKE_BINARY_DIR}/changelog.gz)
+install(FILES ${CMAKE_BINARY_DIR}/changelog.gz DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES dist/debian/lintian-overrides DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides
+        RENAME fsout)
 
 # The Debian package: `bash scripts/build-deb.sh`.
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME fsout)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_CONTACT "fsout developers <fsout-dev@localhost>")
+# The project has no list address yet: a placeholder of the reserved example.org domain
+# (and dist/debian/changelog's), until there is one.
+set(FSOUT_MAINTAINER "fsout developers <fsout-dev@example.org>"
+    CACHE STRING "The Debian package's Maintainer field")
+set(CPACK_PACKAGE_CONTACT "${FSOUT_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "host directories in virtual machines, over any byte stream")
+# The extended description (CPack puts the summary above it); lines under 80 columns.
 string(CONCAT CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "host directories in virtual machines, over any byte stream\n"
-    "fsout mounts a host directory inside a guest (Linux or FreeBSD): every VFS request\n"
-    "goes as one RPC over virtio-serial, vsock, a unix socket or TCP to fsoutd on the host,\n"
-    "which performs it on the host's file system, confined to its export. Includes fsoutd\n"
-    "(host daemon, systemd units), fsout-mount (FUSE mount, mount.fsout) and fsout.")
+    "fsout mounts a host directory inside a guest (Linux or FreeBSD): every\n"
+    "VFS request goes as one RPC over virtio-serial, vsock, a unix socket or\n"
+    "TCP to fsoutd on the host, which performs it on the host's file system,\n"
+    "confined to its export. Includes fsoutd (host daemon, systemd units),\n"
+    "fsout-mount (FUSE mount, mount.fsout) and fsout.")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

@@ -7,8 +7,13 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 out=$(realpath -m "${1:-$root}")
 bash scripts/install-deps.sh
+# Debian's hardening flags (stack protector, fortified calls, read-only relocations bound
+# at start), as dpkg-buildflags gives them to every Debian package.
+export DEB_BUILD_MAINT_OPTIONS=hardening=+all
+cxxflags="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CXXFLAGS)"
+ldflags=$(dpkg-buildflags --get LDFLAGS)
 cmake -S . -B build-deb -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
-  -DFSOUT_TESTS=OFF >/dev/null
+  -DFSOUT_TESTS=OFF -DCMAKE_CXX_FLAGS="$cxxflags" -DCMAKE_EXE_LINKER_FLAGS="$ldflags" >/dev/null
 cmake --build build-deb -j "$(nproc)"
 mkdir -p "$out"
 (cd build-deb && cpack -G DEB -B "$out/.cpack" >/dev/null)

@@ -6,8 +6,8 @@ packages=(g++ cmake ninja-build pkg-config libfuse3-dev fuse3 libcap-ng-dev libs
   # the FreeBSD guest test: cross-building with the kit and making its ISO (../shared/freebsd)
   clang-14 lld-14 grub-pc-bin grub-common xorriso mtools
   # operations: logging and the admin JSON, man pages and their test, the dist test (libvirt
-  # schema, systemd-analyze), the package (dpkg-shlibdeps, file)
-  libspdlog-dev nlohmann-json3-dev scdoc man-db groff-base bsdextrautils libvirt-clients systemd dash shellcheck dpkg-dev file jq procps)
+  # schema, systemd-analyze), the package (dpkg-shlibdeps, file, lintian)
+  libspdlog-dev nlohmann-json3-dev scdoc man-db groff-base bsdextrautils libvirt-clients systemd dash shellcheck dpkg-dev file jq procps lintian)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -49,6 +49,12 @@ for library in fuse3 libfuse3-3 libspdlog libseccomp2 libcap-ng0 libstdc++6; do
   check "it depends on $library" grep -q "$library" <<<"$depends"
 done
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$work/contents"
+# Debian's own checker: no error and no warning (its overrides are in the package).
+lintian_said=$(
+  lintian --fail-on error,warning "$deb" 2>&1 | grep -v 'running with root privileges'
+  exit "${PIPESTATUS[0]}"
+) || lintian_said+=" (exit status $?)"
+check "lintian finds no error and no warning" equal "$lintian_said" ""
 
 # 2. Installed, from /usr.
 dpkg -i "$deb" >/dev/null
@@ -58,6 +64,8 @@ check "fsout-mount is /usr/bin/fsout-mount" bash -c "/usr/bin/fsout-mount --vers
 check "mount(8) finds mount.fsout in /sbin" test -x /sbin/mount.fsout
 check "man fsoutd finds the installed page" bash -c "man -w fsoutd | grep -q /usr/share/man/man8/fsoutd.8"
 check "man fsoutd.conf is section 5" bash -c "man -w 5 fsoutd.conf | grep -q man5"
+check "man mount.fsout finds fsout-mount's page" bash -c "man mount.fsout | grep -q 'mount.fsout'"
+check "the package says what it may be used for" test -s /usr/share/doc/fsout/copyright
 check "the configuration is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' fsout | grep -q /etc/fsout/fsoutd.conf"
 units=/usr/lib/systemd/system
 mkdir -p "$work/units"
@@ -68,6 +76,18 @@ cp "$units/fsoutd@.socket" "$work/units/fsoutd@pkgtest.socket"
 verify=$(cd "$work/units" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no \
   fsoutd.service fsoutd@pkgtest.service fsoutd@pkgtest.socket 2>&1 || echo "(exit status $?)")
 check "systemd-analyze verify passes on the installed units" equal "$verify" ""
+# `systemctl enable` as the docs say it (offline, in a root of its own): each unit says
+# where it belongs.
+mkdir -p "$work/root/usr/lib/systemd/system"
+cp "$units"/fsoutd* "$work/root/usr/lib/systemd/system/"
+check "systemctl enable takes the units" systemctl --root="$work/root" --quiet enable \
+  fsoutd.service fsoutd@pkgtest.service fsoutd@pkgtest.socket
+check "fsoutd.service starts with the system" \
+  test -L "$work/root/etc/systemd/system/multi-user.target.wants/fsoutd.service"
+check "an export's instance starts with the system" \
+  test -L "$work/root/etc/systemd/system/multi-user.target.wants/fsoutd@pkgtest.service"
+check "an export's socket is there at boot" \
+  test -L "$work/root/etc/systemd/system/sockets.target.wants/fsoutd@pkgtest.socket"
 
 # 3. An export in /etc/fsout/exports.d, mounted from /etc/fstab before the daemon is up.
 mkdir -p "$work/export" "$work/mnt"
