@@ -83,9 +83,13 @@ HelloReply Connection::say_hello(transport::FrameStream& stream, const std::stri
   request.session.value = token;
   std::vector<uint8_t> body;
   encode_message(body, request);
-  uint64_t id = next_id_++;
-  if (!stream.write_frame({FrameKind::kRequest, uint16_t(Opcode::kHello), id, 0}, body))
-    throw ClientError(name_ + ": connection lost while saying HELLO");
+  uint64_t id = 0;
+  auto say = [&] {  // each HELLO under a new id: the answer awaited is the latest one's
+    id = next_id_++;
+    if (!stream.write_frame({FrameKind::kRequest, uint16_t(Opcode::kHello), id, 0}, body))
+      throw ClientError(name_ + ": connection lost while saying HELLO");
+  };
+  say();
   // A serial port reads as end-of-stream while nobody is at the host end:
   // wait for the host a while, saying HELLO again now and then.
   // Until HELLO is answered nothing else is in flight: read inline. On a
@@ -101,17 +105,13 @@ HelloReply Connection::say_hello(transport::FrameStream& stream, const std::stri
     if (status == transport::FrameStream::ReadStatus::kTimedOut) {
       if (std::chrono::steady_clock::now() >= deadline || closing_)
         throw ClientError(name_ + ": no answer to HELLO from the host");
-      id = next_id_++;
-      if (!stream.write_frame({FrameKind::kRequest, uint16_t(Opcode::kHello), id, 0}, body))
-        throw ClientError(name_ + ": connection lost while saying HELLO");
+      say();
       continue;
     }
     if (status == transport::FrameStream::ReadStatus::kClosed && stream.resyncs() &&
         std::chrono::steady_clock::now() < deadline && !closing_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      id = next_id_++;
-      if (!stream.write_frame({FrameKind::kRequest, uint16_t(Opcode::kHello), id, 0}, body))
-        throw ClientError(name_ + ": connection lost while saying HELLO");
+      say();
       continue;
     }
     if (status != transport::FrameStream::ReadStatus::kFrame)

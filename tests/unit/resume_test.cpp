@@ -97,7 +97,7 @@ class ResumeTest : public ::testing::Test {
     ASSERT_GE(export_fd, 0);
     ASSERT_GE(state_fd, 0);
     parked_ = std::make_unique<host::ParkedSessions>(state_fd, export_fd, std::chrono::seconds(60));
-    const auto notes = parked_->restore_all({}, nullptr);
+    (void)parked_->restore_all({}, nullptr);  // lines for the log
     host::ServerConfig config;
     config.root_path = root_ + "/export";
     config.watch_changes = false;
@@ -152,6 +152,25 @@ class ResumeTest : public ::testing::Test {
     return reply.handle;
   }
 
+  // A session that appended two lines (requests 10 and 11, both answered) to a write-only
+  // log, then a graceful stop, and the saved reply of request 11 cut off. Returns the
+  // session's token; `log` is the log's handle.
+  std::string two_appends_then_reply_lost(HandleId& log) {
+    start();
+    std::string token;
+    {
+      RawGuest guest(*server_);
+      HelloReply hello = guest.hello("");
+      token = hello.session.value;
+      log = create_log(guest, hello.root, "append.log");
+      EXPECT_EQ(guest.write(10, log, "first line\n").written, 11u);
+      EXPECT_EQ(guest.write(11, log, "second line\n").written, 12u);
+      stop();
+    }
+    forget_reply(token, 11);
+    return token;
+  }
+
   std::string root_;
   int export_fd_ = -1;
   std::unique_ptr<host::ParkedSessions> parked_;
@@ -162,20 +181,9 @@ class ResumeTest : public ::testing::Test {
 // must not land twice (it did, when the handle was write-only and could not read the file
 // to see that the data was there).
 TEST_F(ResumeTest, AnAppendPerformedButNotAnsweredIsNotPerformedAgain) {
-  start();
-  std::string token;
   HandleId log{0};
-  {
-    RawGuest guest(*server_);
-    HelloReply hello = guest.hello("");
-    token = hello.session.value;
-    ASSERT_FALSE(token.empty()) << "no session token offered";
-    log = create_log(guest, hello.root, "append.log");
-    EXPECT_EQ(guest.write(10, log, "first line\n").written, 11u);
-    EXPECT_EQ(guest.write(11, log, "second line\n").written, 12u);
-    stop();
-  }
-  forget_reply(token, 11);
+  const std::string token = two_appends_then_reply_lost(log);
+  ASSERT_FALSE(token.empty()) << "no session token offered";
   start();
   RawGuest guest(*server_);
   HelloReply hello = guest.hello(token);
@@ -194,20 +202,9 @@ TEST_F(ResumeTest, AnAppendPerformedButNotAnsweredIsNotPerformedAgain) {
 // fsoutd saved its intent to append, then died before the data reached the file: the
 // append sent again is performed, once.
 TEST_F(ResumeTest, AnAppendNotPerformedIsPerformedOnce) {
-  start();
-  std::string token;
   HandleId log{0};
-  {
-    RawGuest guest(*server_);
-    HelloReply hello = guest.hello("");
-    token = hello.session.value;
-    ASSERT_FALSE(token.empty()) << "no session token offered";
-    log = create_log(guest, hello.root, "append.log");
-    EXPECT_EQ(guest.write(10, log, "first line\n").written, 11u);
-    EXPECT_EQ(guest.write(11, log, "second line\n").written, 12u);
-    stop();
-  }
-  forget_reply(token, 11);
+  const std::string token = two_appends_then_reply_lost(log);
+  ASSERT_FALSE(token.empty()) << "no session token offered";
   fs::resize_file(root_ + "/export/append.log", 11);  // the second line never got there
   start();
   RawGuest guest(*server_);
